@@ -1,0 +1,43 @@
+# Baton: the two commands most people need are `make demo` and `make test`.
+BUILD ?= build
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+.PHONY: all build deps test unit integration e2e demo clean
+
+all: build
+
+deps:
+	@scripts/install-deps
+
+$(BUILD)/build.ninja:
+	cmake -S . -B $(BUILD) -G Ninja $(CMAKE_FLAGS)
+
+# Builds build/baton.
+build: $(BUILD)/build.ninja
+	cmake --build $(BUILD) -j $(JOBS) --target baton
+
+# Installs what is missing, builds everything and runs every test: unit,
+# integration (real servers on loopback) and browser (Chromium).
+test: deps $(BUILD)/build.ninja
+	cmake --build $(BUILD) -j $(JOBS)
+	ctest --test-dir $(BUILD) --output-on-failure
+	tests/e2e/run.sh
+
+unit: $(BUILD)/build.ninja
+	cmake --build $(BUILD) -j $(JOBS) --target baton_unit_tests
+	$(BUILD)/tests/baton_unit_tests
+
+integration: $(BUILD)/build.ninja
+	cmake --build $(BUILD) -j $(JOBS) --target baton_integration_tests
+	$(BUILD)/tests/baton_integration_tests
+
+e2e: build
+	tests/e2e/run.sh
+
+# Installs what is missing, builds, and runs two organizations peered with each other.
+demo: deps build
+	$(BUILD)/baton demo
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,181 @@
+// The hub: one organization's live desk. It owns the core::Desk, assigns
+// sequence numbers, writes every change through the store, and fans events out
+// to subscribed clients after they are durable.
+//
+// Threads: every public method may be called from any thread; the work runs on
+// the hub's strand, store reads on the blocking pool, and callbacks are invoked
+// on the hub's strand (callers hop back to their own executor if they need to).
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "api/settings.hpp"
+#include "core/desk.hpp"
+#include "core/store.hpp"
+
+namespace baton::api {
+
+// A realtime client as the hub sees it. deliver() must be thread-safe and cheap.
+class Subscriber {
+ public:
+  using Batch = std::vector<std::pair<std::int64_t, std::shared_ptr<const std::string>>>;
+  virtual ~Subscriber() = default;
+  // A live event. `seq` is the event's sequence number, or 0 for what is not in
+  // the log (typing, place in line, lists).
+  virtual void deliver(const std::string& conversation_id, std::int64_t seq,
+                       std::shared_ptr<const std::string> payload) = 0;
+  // Stored events after a subscribe's `after_seq`, oldest first, in pages; `last`
+  // marks the final page. Live events may arrive before or between pages, and the
+  // same seq may come both ways: the subscriber sends each seq once, in order.
+  virtual void backfill(const std::string& conversation_id, Batch events, bool last) = 0;
+};
+
+// Who is acting. A visitor acts only on `conversation`, the one its token opened.
+struct Actor {
+  core::AuthorKind kind = core::AuthorKind::visitor;
+  std::string agent;         // agent name when kind == agent
+  std::string display_name;  // shown to others
+  std::string conversation;  // visitors only
+};
+
+struct NewConversation {
+  std::string site;
+  core::VisitorInfo visitor;
+  std::string first_message;  // optional
+  std::string client_id;      // the first message's client id
+  bool offline = false;       // left through the offline form
+};
+
+struct Created {
+  core::Conversation conversation;
+  std::string token;  // the visitor's secret; only its hash is stored
+  std::int64_t first_seq = 0;
+};
+
+struct Ack {
+  std::int64_t seq = 0;
+  bool duplicate = false;
+};
+
+struct Availability {
+  std::string queue;
+  bool online = false;
+  std::size_t waiting = 0;
+  core::Millis longest_wait_ms = 0;
+};
+
+struct HubCounters {
+  std::map<std::string, std::int64_t> conversations_by_state;  // live ones
+  std::map<std::string, std::int64_t> queue_waiting;
+  std::map<std::string, std::int64_t> agents_by_status;
+  std::int64_t messages_total = 0;
+  std::int64_t notes_total = 0;
+  std::int64_t conversations_created_total = 0;
+  std::int64_t conversations_closed_total = 0;
+  std::int64_t store_errors_total = 0;
+  std::int64_t subscribers = 0;
+};
+
+class Hub {
+ public:
+  template <typename T>
+  using Callback = std::function<void(core::Result<T>)>;
+
+  // `store`, `clock`, `random`, `blocking` and `settings` must outlive the hub.
+  Hub(boost::asio::any_io_executor executor, core::Store& store, core::Clock& clock,
+      core::Random& random, boost::asio::thread_pool& blocking, const Settings& settings);
+  ~Hub();
+
+  // Loads queues, agents and every live conversation. Blocking; call once before serving.
+  core::Status load();
+
+  void availability(const std::string& site, Callback<Availability> done);
+  void create(NewConversation nc, Callback<Created> done);
+  // Checks a visitor token for a conversation; gives the conversation on success.
+  void authenticate_visitor(const std::string& conversation_id, const std::string& token,
+                            Callback<core::Conversation> done);
+
+  // Appends a message (or a note, agents only). Acknowledged only once stored.
+  void post(const Actor& actor, const std::string& conversation_id, core::EventKind kind,
+            std::string client_id, std::string text, Callback<Ack> done);
+  void close(const Actor& actor, const std::string& conversation_id, Callback<core::Ok> done);
+  void typing(const Actor& actor, const std::string& conversation_id, bool on);
+  void claim(const std::string& agent, const std::string& conversation_id, Callback<core::Ok> done);
+  void set_status(const std::string& agent, core::AgentStatus status, Callback<core::Ok> done);
+
+  // Sends `sub` every event of the conversation after `after_seq` (from the
+  // store), then a "synced" marker, then live events as they are stored.
+  void subscribe(const Actor& actor, const std::string& conversation_id, std::int64_t after_seq,
+                 std::shared_ptr<Subscriber> sub, Callback<core::Ok> done);
+  void unsubscribe(const std::string& conversation_id, const Subscriber* sub);
+
+  // An agent's console socket: gets list updates for its queues and conversations.
+  // The first attach brings the agent online if it was offline.
+  void attach_agent(const std::string& agent, std::shared_ptr<Subscriber> sub);
+  void detach_agent(const std::string& agent, const Subscriber* sub);
+
+  // Whether `actor` may read the conversation; gives it (live or from the store).
+  void readable(const Actor& actor, const std::string& conversation_id,
+                Callback<core::Conversation> done);
+  // The page of conversations an agent may see, newest first.
+  void list(const Actor& actor, core::ListQuery q, Callback<std::vector<core::Conversation>> done);
+  void counters(std::function<void(HubCounters)> done);
+
+  const Settings& settings() const { return settings_; }
+  boost::asio::thread_pool& blocking() { return blocking_; }
+  core::Store& store() { return store_; }
+
+ private:
+  struct LiveSub {
+    std::weak_ptr<Subscriber> sub;
+    const Subscriber* key;
+    bool agent;  // sees notes
+  };
+  struct AgentLink {
+    std::vector<std::pair<const Subscriber*, std::weak_ptr<Subscriber>>> subs;
+    std::unique_ptr<boost::asio::steady_timer> offline_timer;
+  };
+
+  template <typename F>
+  void run(F&& f);
+  core::Status can_read(const Actor& a, const core::Conversation& c) const;
+  core::Status can_act(const Actor& a, const core::Conversation& c) const;
+  // Stores `e` (seq assigned here) with the conversation's snapshot, then publishes it.
+  void append(core::Conversation& c, core::Event e, Callback<Ack> done);
+  void publish(const core::Event& e);
+  void route();
+  void after_queue_change(const std::string& queue);
+  void notify_agents(const core::Conversation& c, const std::string& previous_agent = {});
+  void notify_queues();
+  void send_to_agent(const std::string& agent, std::shared_ptr<const std::string> payload);
+  void finish(const std::string& id, core::ConversationState state, const std::string& reason,
+              const Actor& by, Callback<core::Ok> done);
+  std::string display_name(const std::string& agent) const;
+  const Site* find_site(const std::string& name) const;
+
+  boost::asio::strand<boost::asio::any_io_executor> strand_;
+  core::Store& store_;
+  core::Clock& clock_;
+  core::Random& random_;
+  boost::asio::thread_pool& blocking_;
+  const Settings& settings_;
+  core::Desk desk_;
+  // Highest seq stored and published per live conversation.
+  std::unordered_map<std::string, std::int64_t> committed_;
+  std::unordered_map<std::string, std::vector<LiveSub>> subs_;
+  std::map<std::string, AgentLink, std::less<>> agent_links_;
+  HubCounters counters_;
+};
+
+}  // namespace baton::api

@@ -1,0 +1,620 @@
+#include "api/service.hpp"
+
+#include <boost/json/serialize.hpp>
+
+#include <ctime>
+#include <fstream>
+#include <sstream>
+
+#include "api/assets.hpp"
+#include "api/json.hpp"
+#include "api/realtime.hpp"
+#include "core/text.hpp"
+
+namespace baton::api {
+
+namespace json = boost::json;
+using core::Errc;
+using core::Error;
+using http::Request;
+using http::Response;
+
+int http_status(Errc code) {
+  switch (code) {
+    case Errc::bad_request: return 400;
+    case Errc::too_large: return 413;
+    case Errc::unauthorized: return 401;
+    case Errc::forbidden: return 403;
+    case Errc::not_found: return 404;
+    case Errc::conflict: return 409;
+    case Errc::rate_limited: return 429;
+    case Errc::unavailable: return 503;
+    case Errc::internal: return 500;
+  }
+  return 500;
+}
+
+Response error_response(const Error& e) {
+  Response r = Response::json(http_status(e.code), error_json(e));
+  r.set("Cache-Control", "no-store");
+  if (e.code == Errc::rate_limited) r.set("Retry-After", "60");
+  return r;
+}
+
+namespace {
+
+constexpr std::string_view kSessionCookie = "baton_session";
+
+Response json_response(int status, const json::value& v) {
+  Response r = Response::json(status, json::serialize(v));
+  r.set("Cache-Control", "no-store");
+  return r;
+}
+
+Response error_response(Errc code, std::string message) { return api::error_response(Error{code, std::move(message)}); }
+
+std::vector<std::string_view> split_path(std::string_view path) {
+  std::vector<std::string_view> parts;
+  while (!path.empty()) {
+    if (path.front() == '/') {
+      path.remove_prefix(1);
+      continue;
+    }
+    auto slash = path.find('/');
+    parts.push_back(path.substr(0, slash));
+    if (slash == std::string_view::npos) break;
+    path.remove_prefix(slash);
+  }
+  return parts;
+}
+
+std::string bearer(const Request& req) {
+  std::string_view auth = req.header("authorization");
+  constexpr std::string_view kPrefix = "Bearer ";
+  if (auth.size() > kPrefix.size() && auth.substr(0, kPrefix.size()) == kPrefix)
+    return std::string(auth.substr(kPrefix.size()));
+  return {};
+}
+
+std::string origin_of(std::string_view url) {
+  auto scheme = url.find("://");
+  if (scheme == std::string_view::npos) return std::string(url);
+  auto slash = url.find('/', scheme + 3);
+  return std::string(url.substr(0, slash));
+}
+
+bool is_json(const Request& req) {
+  std::string_view ct = req.header("content-type");
+  return ct.substr(0, 16) == "application/json";
+}
+
+std::string format_time(core::Millis ms) {
+  std::time_t t = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
+  return buf;
+}
+
+json::object agent_json(const AgentAccount& a) {
+  json::object o;
+  o["name"] = a.profile.name;
+  o["display_name"] = a.profile.display_name;
+  json::array qs;
+  for (const auto& q : a.profile.queues) qs.push_back(json::string(q));
+  o["queues"] = std::move(qs);
+  o["capacity"] = a.profile.capacity;
+  return o;
+}
+
+}  // namespace
+
+ApiService::ApiService(Hub& hub, Sessions& sessions, http::HttpMetrics& metrics)
+    : hub_(hub), sessions_(sessions), metrics_(metrics) {}
+
+std::string ApiService::own_origin() const { return origin_of(hub_.settings().public_url); }
+
+bool ApiService::same_origin_write(const Request& req) const {
+  std::string_view origin = req.header("origin");
+  if (!origin.empty()) return origin == own_origin();
+  // Browsers send Origin with every cross-site POST, PUT and DELETE; a request
+  // without it comes from a script or a same-origin navigation.
+  std::string_view site = req.header("sec-fetch-site");
+  return site.empty() || site == "same-origin" || site == "none";
+}
+
+bool ApiService::origin_allowed_for_site(std::string_view origin, const Site* site) const {
+  if (origin.empty() || origin == own_origin()) return true;
+  if (!site) return false;
+  for (const auto& o : site->origins)
+    if (o == origin) return true;
+  return false;
+}
+
+std::string ApiService::chat_frame_ancestors() const {
+  std::string out = "'self'";
+  for (const auto& s : hub_.settings().sites)
+    for (const auto& o : s.origins) out += " " + o;
+  return out;
+}
+
+void ApiService::handle(Request req, Respond respond) {
+  try {
+    route(req, respond);
+  } catch (const std::exception& e) {
+    respond(error_response(Errc::internal, "internal error"));
+  }
+}
+
+void ApiService::route(Request& req, Respond& respond) {
+  const std::string& m = req.method;
+  auto parts = split_path(req.path);
+  std::string_view p0 = parts.size() > 0 ? parts[0] : std::string_view{};
+
+  if (parts.empty()) {
+    if (m != "GET" && m != "HEAD") return respond(error_response(Errc::bad_request, "method not allowed"));
+    Response r = Response::text(303, "See /console\n");
+    r.set("Location", "/console");
+    return respond(std::move(r));
+  }
+  if (parts.size() == 1 && m == "GET") {
+    if (p0 == "healthz") return respond(Response::text(200, "ok\n"));
+    if (p0 == "metrics") return metrics(std::move(respond));
+    if (p0 == "chat") return page("chat.html", respond);
+    if (p0 == "console") return page("console.html", respond);
+    if (p0 == "demo" && hub_.settings().demo) return page("demo.html", respond);
+    if (p0 == "widget.js") return asset("widget.js", respond);
+    if (p0 == "favicon.ico") return respond(Response::text(204, ""));
+  }
+  if (p0 == "assets" && parts.size() == 2 && m == "GET") return asset(parts[1], respond);
+
+  if (p0 == "api" && parts.size() >= 2) {
+    std::string_view p1 = parts[1];
+    if (p1 == "agent" && parts.size() == 3 && parts[2] == "session") {
+      if (m == "POST") return sign_in(req, std::move(respond));
+      if (m == "DELETE") return sign_out(req, std::move(respond));
+    }
+    if (p1 == "agent" && parts.size() == 3 && parts[2] == "me" && m == "GET") return me(req, std::move(respond));
+    if (p1 == "visitor" && parts.size() == 3) {
+      if (parts[2] == "availability" && m == "GET") return availability(req, std::move(respond));
+      if (parts[2] == "conversations" && m == "POST") return create(req, std::move(respond));
+    }
+    if (p1 == "conversations" && m == "GET") {
+      if (parts.size() == 2) return list(req, std::move(respond));
+      std::string id(parts[2]);
+      if (id.size() > 64) return respond(error_response(Errc::not_found, "no such conversation"));
+      if (parts.size() == 3) return conversation(req, id, std::move(respond));
+      if (parts.size() == 4 && parts[3] == "events") return events(req, id, std::move(respond));
+      if (parts.size() == 4 && parts[3] == "transcript") return transcript(req, id, std::move(respond));
+    }
+  }
+  respond(error_response(Errc::not_found, "no such page or endpoint"));
+}
+
+std::optional<Response> ApiService::load_asset(std::string_view file) const {
+  if (file.empty() || file.find('/') != std::string_view::npos || file.find("..") != std::string_view::npos ||
+      file.front() == '.')
+    return std::nullopt;
+  const Asset* a = find_embedded_asset(file);
+  if (!a) return std::nullopt;
+  Response r = Response::text(200, std::string(a->body), std::string(a->content_type));
+  const std::string& dir = hub_.settings().assets_dir;
+  if (!dir.empty()) {
+    // Development: the same files, read from disk on every request.
+    std::ifstream in(dir + "/" + std::string(file), std::ios::binary);
+    if (in) {
+      std::ostringstream ss;
+      ss << in.rdbuf();
+      r.body = ss.str();
+    }
+  }
+  r.set("Cache-Control", "no-cache");
+  return r;
+}
+
+void ApiService::page(std::string_view file, Respond& respond) {
+  auto r = load_asset(file);
+  if (!r) return respond(error_response(Errc::not_found, "no such page"));
+  std::string ancestors = file == "chat.html" ? chat_frame_ancestors() : "'none'";
+  r->set("Content-Security-Policy",
+         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+         "connect-src 'self'; media-src 'self' data:; object-src 'none'; base-uri 'none'; "
+         "form-action 'self'; frame-src 'self'; frame-ancestors " + ancestors);
+  r->set("Referrer-Policy", "strict-origin-when-cross-origin");
+  r->set("Cross-Origin-Opener-Policy", "same-origin");
+  respond(std::move(*r));
+}
+
+void ApiService::asset(std::string_view file, Respond& respond) {
+  auto r = load_asset(file);
+  if (!r) return respond(error_response(Errc::not_found, "no such file"));
+  if (file == "widget.js") r->set("Cross-Origin-Resource-Policy", "cross-origin");
+  respond(std::move(*r));
+}
+
+void ApiService::metrics(Respond respond) {
+  hub_.counters([this, respond = std::move(respond)](HubCounters c) {
+    std::string out;
+    out.reserve(4096);
+    metrics_.render(out);
+    out += "# HELP baton_conversations Live conversations by state.\n# TYPE baton_conversations gauge\n";
+    for (const auto& [state, n] : c.conversations_by_state)
+      out += "baton_conversations{state=\"" + state + "\"} " + std::to_string(n) + "\n";
+    out += "# HELP baton_queue_waiting Conversations waiting in each queue.\n# TYPE baton_queue_waiting gauge\n";
+    for (const auto& [q, n] : c.queue_waiting)
+      out += "baton_queue_waiting{queue=\"" + q + "\"} " + std::to_string(n) + "\n";
+    out += "# TYPE baton_agents gauge\n";
+    for (const auto& [s, n] : c.agents_by_status)
+      out += "baton_agents{status=\"" + s + "\"} " + std::to_string(n) + "\n";
+    out += "# HELP baton_messages_total Messages stored.\n# TYPE baton_messages_total counter\n";
+    out += "baton_messages_total " + std::to_string(c.messages_total) + "\n";
+    out += "# TYPE baton_notes_total counter\nbaton_notes_total " + std::to_string(c.notes_total) + "\n";
+    out += "# TYPE baton_conversations_created_total counter\nbaton_conversations_created_total " +
+           std::to_string(c.conversations_created_total) + "\n";
+    out += "# TYPE baton_conversations_closed_total counter\nbaton_conversations_closed_total " +
+           std::to_string(c.conversations_closed_total) + "\n";
+    out += "# HELP baton_store_errors_total Writes the store could not commit.\n# TYPE baton_store_errors_total counter\n";
+    out += "baton_store_errors_total " + std::to_string(c.store_errors_total) + "\n";
+    out += "# TYPE baton_subscriptions gauge\nbaton_subscriptions " + std::to_string(c.subscribers) + "\n";
+    respond(Response::text(200, std::move(out), "text/plain; version=0.0.4; charset=utf-8"));
+  });
+}
+
+void ApiService::with_agent(const Request& req, Respond respond, std::function<void(Actor)> next) {
+  std::string token = bearer(req);
+  bool by_cookie = false;
+  if (token.empty()) {
+    token = req.cookie(kSessionCookie);
+    by_cookie = true;
+  }
+  if (token.empty()) return respond(error_response(Errc::unauthorized, "sign in first"));
+  if (by_cookie && req.method != "GET" && req.method != "HEAD" && !same_origin_write(req))
+    return respond(error_response(Errc::forbidden, "cross-site request refused"));
+  sessions_.resolve(token, [respond, next = std::move(next)](core::Result<Actor> r) {
+    if (!r) return respond(error_response(r.error()));
+    next(std::move(*r));
+  });
+}
+
+void ApiService::with_reader(const Request& req, const std::string& conversation, Respond respond,
+                             std::function<void(Actor)> next) {
+  std::string token = bearer(req);
+  if (token.empty() && req.cookie(kSessionCookie).empty())
+    return respond(error_response(Errc::unauthorized, "sign in first, or give the visitor token"));
+  if (!token.empty()) {
+    // A visitor's token opens its own conversation; anything else must be an agent session.
+    hub_.authenticate_visitor(conversation, token,
+                              [this, req, respond, next, token, conversation](core::Result<core::Conversation> r) {
+                                if (r) {
+                                  Actor a;
+                                  a.kind = core::AuthorKind::visitor;
+                                  a.conversation = conversation;
+                                  a.display_name = r->visitor.name;
+                                  return next(a);
+                                }
+                                with_agent(req, respond, next);
+                              });
+    return;
+  }
+  with_agent(req, std::move(respond), std::move(next));
+}
+
+void ApiService::sign_in(const Request& req, Respond respond) {
+  if (!same_origin_write(req)) return respond(error_response(Errc::forbidden, "cross-site request refused"));
+  if (!is_json(req)) return respond(error_response(Errc::bad_request, "send JSON (Content-Type: application/json)"));
+  auto body = parse_object(req.body, hub_.settings().max_json_depth);
+  if (!body) return respond(error_response(body.error()));
+  auto username = get_string(*body, "username", 64, true);
+  if (!username) return respond(error_response(username.error()));
+  auto password = get_string(*body, "password", 1024, true);
+  if (!password) return respond(error_response(password.error()));
+  bool secure = req.tls || hub_.settings().public_url.rfind("https://", 0) == 0;
+  sessions_.sign_in(*username, *password, req.remote_ip,
+                    [this, respond, secure](core::Result<SignedIn> r) {
+                      if (!r) return respond(error_response(r.error()));
+                      json::object o;
+                      o["token"] = r->token;
+                      o["expires_at"] = r->expires_at;
+                      for (const auto& a : hub_.settings().agents)
+                        if (a.profile.name == r->actor.agent) o["agent"] = agent_json(a);
+                      o["organization"] = hub_.settings().organization;
+                      Response res = json_response(200, o);
+                      std::string cookie = std::string(kSessionCookie) + "=" + r->token +
+                                           "; Path=/; HttpOnly; SameSite=Strict; Max-Age=" +
+                                           std::to_string(hub_.settings().session_ttl_ms / 1000);
+                      if (secure) cookie += "; Secure";
+                      res.set("Set-Cookie", cookie);
+                      respond(std::move(res));
+                    });
+}
+
+void ApiService::sign_out(const Request& req, Respond respond) {
+  std::string token = bearer(req);
+  if (token.empty()) token = req.cookie(kSessionCookie);
+  with_agent(req, respond, [this, token, respond](Actor) {
+    sessions_.sign_out(token, [respond](core::Status st) {
+      if (!st) return respond(error_response(st.error()));
+      Response res = json_response(200, json::object{{"signed_out", true}});
+      res.set("Set-Cookie", std::string(kSessionCookie) + "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+      respond(std::move(res));
+    });
+  });
+}
+
+void ApiService::me(const Request& req, Respond respond) {
+  with_agent(req, respond, [this, respond](Actor a) {
+    json::object o;
+    for (const auto& acc : hub_.settings().agents)
+      if (acc.profile.name == a.agent) o["agent"] = agent_json(acc);
+    o["organization"] = hub_.settings().organization;
+    json::array qs;
+    for (const auto& q : hub_.settings().queues) qs.push_back(json::string(q));
+    o["queues"] = std::move(qs);
+    json::array agents;
+    for (const auto& acc : hub_.settings().agents) {
+      if (acc.profile.name == a.agent) continue;
+      json::object ag;
+      ag["name"] = acc.profile.name;
+      ag["display_name"] = acc.profile.display_name;
+      agents.push_back(std::move(ag));
+    }
+    o["agents"] = std::move(agents);
+    respond(json_response(200, o));
+  });
+}
+
+void ApiService::list(const Request& req, Respond respond) {
+  core::ListQuery q;
+  std::string state = req.query_param("state");
+  if (!state.empty()) {
+    q.state = core::parse_state(state);
+    if (!q.state) return respond(error_response(Errc::bad_request, "unknown state: " + state));
+  }
+  q.queue = req.query_param("queue");
+  if (q.queue.size() > 64) return respond(error_response(Errc::bad_request, "queue name too long"));
+  bool mine = req.query_param("mine") == "1";
+  std::string limit = req.query_param("limit");
+  if (!limit.empty()) {
+    try {
+      long n = std::stol(limit);
+      if (n < 1 || n > 200) throw std::out_of_range("limit");
+      q.limit = static_cast<std::size_t>(n);
+    } catch (const std::exception&) {
+      return respond(error_response(Errc::bad_request, "limit must be from 1 to 200"));
+    }
+  }
+  std::string before = req.query_param("before");
+  if (!before.empty()) {
+    auto colon = before.find(':');
+    try {
+      if (colon == std::string::npos || before.size() > 100) throw std::invalid_argument("cursor");
+      q.before_updated_at = std::stoll(before.substr(0, colon));
+      q.before_id = before.substr(colon + 1);
+    } catch (const std::exception&) {
+      return respond(error_response(Errc::bad_request, "before must be a cursor from a previous page"));
+    }
+  }
+  with_agent(req, respond, [this, q, mine, respond](Actor a) mutable {
+    if (mine) q.agent = a.agent;
+    std::size_t limit = q.limit;
+    hub_.list(a, q, [respond, limit](core::Result<std::vector<core::Conversation>> r) {
+      if (!r) return respond(error_response(r.error()));
+      json::array arr;
+      for (const auto& c : *r) arr.push_back(summary_json(c, 0));
+      json::object o;
+      o["conversations"] = std::move(arr);
+      if (r->size() == limit && !r->empty())
+        o["next"] = std::to_string(r->back().updated_at) + ":" + r->back().id;
+      else
+        o["next"] = nullptr;
+      respond(json_response(200, o));
+    });
+  });
+}
+
+void ApiService::conversation(const Request& req, const std::string& id, Respond respond) {
+  with_reader(req, id, respond, [this, id, respond](Actor a) {
+    hub_.readable(a, id, [respond, a](core::Result<core::Conversation> r) {
+      if (!r) return respond(error_response(r.error()));
+      json::object o = summary_json(*r, 0);
+      if (a.kind == core::AuthorKind::visitor) {
+        // Visitors see their own details but not the routing internals.
+        o.erase("site");
+      }
+      respond(json_response(200, json::object{{"conversation", std::move(o)}}));
+    });
+  });
+}
+
+void ApiService::events(const Request& req, const std::string& id, Respond respond) {
+  std::int64_t after = 0;
+  std::size_t limit = 100;
+  try {
+    std::string a = req.query_param("after");
+    if (!a.empty()) after = std::stoll(a);
+    std::string l = req.query_param("limit");
+    if (!l.empty()) {
+      long n = std::stol(l);
+      if (n < 1 || n > 500) throw std::out_of_range("limit");
+      limit = static_cast<std::size_t>(n);
+    }
+    if (after < 0) throw std::out_of_range("after");
+  } catch (const std::exception&) {
+    return respond(error_response(Errc::bad_request, "after must be a sequence number, limit from 1 to 500"));
+  }
+  with_reader(req, id, respond, [this, id, after, limit, respond](Actor a) {
+    hub_.readable(a, id, [this, id, after, limit, respond, a](core::Result<core::Conversation> r) {
+      if (!r) return respond(error_response(r.error()));
+      bool notes = a.kind == core::AuthorKind::agent;
+      boost::asio::post(hub_.blocking(), [this, id, after, limit, notes, respond] {
+        auto evs = hub_.store().events(id, after, limit, notes);
+        if (!evs) return respond(error_response(evs.error()));
+        json::array arr;
+        for (const auto& e : *evs) arr.push_back(event_json(e));
+        json::object o;
+        o["events"] = std::move(arr);
+        if (evs->size() == limit)
+          o["next_after"] = evs->back().seq;
+        else
+          o["next_after"] = nullptr;
+        respond(json_response(200, o));
+      });
+    });
+  });
+}
+
+void ApiService::transcript(const Request& req, const std::string& id, Respond respond) {
+  std::string format = req.query_param("format");
+  if (format.empty()) format = "json";
+  if (format != "json" && format != "text")
+    return respond(error_response(Errc::bad_request, "format must be json or text"));
+  with_reader(req, id, respond, [this, id, format, respond](Actor a) {
+    hub_.readable(a, id, [this, id, format, respond, a](core::Result<core::Conversation> r) {
+      if (!r) return respond(error_response(r.error()));
+      bool notes = a.kind == core::AuthorKind::agent;
+      boost::asio::post(hub_.blocking(), [this, c = *r, format, notes, respond] {
+        std::vector<core::Event> all;
+        std::int64_t after = 0;
+        // A transcript is bounded by the conversation's own length; read it in pages.
+        for (;;) {
+          auto page = hub_.store().events(c.id, after, 500, notes);
+          if (!page) return respond(error_response(page.error()));
+          for (auto& e : *page) {
+            after = e.seq;
+            all.push_back(std::move(e));
+          }
+          if (page->size() < 500) break;
+        }
+        const std::string& org = hub_.settings().organization;
+        Response res;
+        if (format == "json") {
+          json::object o;
+          o["organization"] = org;
+          o["conversation"] = summary_json(c, 0);
+          json::array arr;
+          for (const auto& e : all) arr.push_back(event_json(e));
+          o["events"] = std::move(arr);
+          res = json_response(200, o);
+          res.set("Content-Disposition", "attachment; filename=\"conversation-" + c.id + ".json\"");
+        } else {
+          std::string t = "Conversation " + c.id + " with " + org + "\n";
+          t += "Visitor: " + (c.visitor.name.empty() ? std::string("(no name)") : c.visitor.name);
+          if (!c.visitor.email.empty()) t += " <" + c.visitor.email + ">";
+          t += "\n";
+          if (!c.visitor.page.empty()) t += "Page: " + c.visitor.page + "\n";
+          t += "Started: " + format_time(c.created_at) + " UTC\n";
+          if (c.closed_at) t += "Ended: " + format_time(c.closed_at) + " UTC\n";
+          t += "\n";
+          for (const auto& e : all) {
+            std::string who = e.author_name.empty() ? std::string(core::author_kind_name(e.author_kind))
+                                                     : e.author_name;
+            t += "[" + format_time(e.at) + "] ";
+            switch (e.kind) {
+              case core::EventKind::message: t += who + ": " + e.text; break;
+              case core::EventKind::note: t += "(note) " + who + ": " + e.text; break;
+              default: t += "-- " + e.text; break;
+            }
+            t += "\n";
+          }
+          res = Response::text(200, std::move(t));
+          res.set("Cache-Control", "no-store");
+          res.set("Content-Disposition", "attachment; filename=\"conversation-" + c.id + ".txt\"");
+        }
+        respond(std::move(res));
+      });
+    });
+  });
+}
+
+void ApiService::availability(const Request& req, Respond respond) {
+  std::string site = req.query_param("site");
+  if (site.empty() || site.size() > 64) return respond(error_response(Errc::bad_request, "site is required"));
+  hub_.availability(site, [this, respond](core::Result<Availability> r) {
+    if (!r) return respond(error_response(r.error()));
+    json::object o;
+    o["organization"] = hub_.settings().organization;
+    o["queue"] = r->queue;
+    o["online"] = r->online;
+    o["waiting"] = r->waiting;
+    o["longest_wait_ms"] = r->longest_wait_ms;
+    respond(json_response(200, o));
+  });
+}
+
+void ApiService::create(const Request& req, Respond respond) {
+  if (!is_json(req)) return respond(error_response(Errc::bad_request, "send JSON (Content-Type: application/json)"));
+  auto body = parse_object(req.body, hub_.settings().max_json_depth);
+  if (!body) return respond(error_response(body.error()));
+  NewConversation nc;
+  auto site = get_string(*body, "site", 64, true);
+  if (!site) return respond(error_response(site.error()));
+  nc.site = *site;
+  const Site* s = nullptr;
+  for (const auto& candidate : hub_.settings().sites)
+    if (candidate.name == nc.site) s = &candidate;
+  if (!origin_allowed_for_site(req.header("origin"), s))
+    return respond(error_response(Errc::forbidden, "this origin may not start chats for site " + nc.site));
+  struct Field {
+    const char* key;
+    std::size_t max;
+    std::string* out;
+  };
+  Field fields[] = {
+      {"name", core::kMaxNameBytes, &nc.visitor.name},
+      {"email", core::kMaxEmailBytes, &nc.visitor.email},
+      {"page", core::kMaxPageBytes, &nc.visitor.page},
+      {"client_id", core::kMaxClientIdBytes, &nc.client_id},
+      {"text", hub_.settings().max_message_bytes, &nc.first_message},
+  };
+  for (auto& f : fields) {
+    auto v = get_string(*body, f.key, f.max, false);
+    if (!v) return respond(error_response(v.error()));
+    if (auto st = core::check_text(*v, f.max, f.key, true); !st) return respond(error_response(st.error()));
+    *f.out = std::move(*v);
+  }
+  if (!nc.visitor.email.empty() && nc.visitor.email.find('@') == std::string::npos)
+    return respond(error_response(Errc::bad_request, "email is not an e-mail address"));
+  auto offline = get_bool(*body, "offline", false);
+  if (!offline) return respond(error_response(offline.error()));
+  nc.offline = *offline;
+  if (nc.offline && nc.first_message.empty())
+    return respond(error_response(Errc::bad_request, "an offline message needs text"));
+  nc.visitor.user_agent = core::utf8_prefix(req.header("user-agent"), 300);
+  nc.visitor.origin = std::string(req.header("origin").substr(0, 200));
+  hub_.create(std::move(nc), [this, respond](core::Result<Created> r) {
+    if (!r) return respond(error_response(r.error()));
+    json::object o;
+    o["conversation"] = r->conversation.id;
+    o["token"] = r->token;
+    o["state"] = core::state_name(r->conversation.state);
+    o["organization"] = hub_.settings().organization;
+    if (r->first_seq) o["first_seq"] = r->first_seq;
+    respond(json_response(201, o));
+  });
+}
+
+std::shared_ptr<http::WsHandler> ApiService::upgrade(const Request& req, Response& refusal) {
+  if (req.path != "/ws") {
+    refusal = error_response(Errc::not_found, "no WebSocket here; use /ws");
+    return nullptr;
+  }
+  std::string_view origin = req.header("origin");
+  if (!origin.empty() && origin != own_origin()) {
+    bool allowed = false;
+    for (const auto& s : hub_.settings().sites)
+      if (origin_allowed_for_site(origin, &s)) allowed = true;
+    if (!allowed) {
+      refusal = error_response(Errc::forbidden, "this origin may not open a chat socket");
+      return nullptr;
+    }
+  }
+  // An agent signed in by cookie is resolved at hello time (the cookie is read now).
+  std::string cookie = req.cookie(kSessionCookie);
+  auto authenticate = [this, cookie](std::string token, Hub::Callback<Actor> done) {
+    sessions_.resolve(token.empty() ? cookie : token, std::move(done));
+  };
+  return std::make_shared<RealtimeClient>(hub_, authenticate);
+}
+
+}  // namespace baton::api

@@ -1,0 +1,57 @@
+// The HTTP face of one organization: pages, assets, the JSON API and the
+// WebSocket upgrade. See docs/api.md for every endpoint.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "api/hub.hpp"
+#include "api/sessions.hpp"
+#include "http/server.hpp"
+
+namespace baton::api {
+
+class ApiService final : public http::Service {
+ public:
+  // All references must outlive the service.
+  ApiService(Hub& hub, Sessions& sessions, http::HttpMetrics& metrics);
+
+  void handle(http::Request req, Respond respond) override;
+  std::shared_ptr<http::WsHandler> upgrade(const http::Request& req, http::Response& refusal) override;
+
+ private:
+  void route(http::Request& req, Respond& respond);
+  void with_agent(const http::Request& req, Respond respond, std::function<void(Actor)> next);
+  // An agent (session token) or the conversation's own visitor (its token).
+  void with_reader(const http::Request& req, const std::string& conversation, Respond respond,
+                   std::function<void(Actor)> next);
+  std::optional<http::Response> load_asset(std::string_view file) const;
+  void page(std::string_view file, Respond& respond);
+  void asset(std::string_view file, Respond& respond);
+  void metrics(Respond respond);
+  void sign_in(const http::Request& req, Respond respond);
+  void sign_out(const http::Request& req, Respond respond);
+  void me(const http::Request& req, Respond respond);
+  void list(const http::Request& req, Respond respond);
+  void conversation(const http::Request& req, const std::string& id, Respond respond);
+  void events(const http::Request& req, const std::string& id, Respond respond);
+  void transcript(const http::Request& req, const std::string& id, Respond respond);
+  void availability(const http::Request& req, Respond respond);
+  void create(const http::Request& req, Respond respond);
+
+  std::string own_origin() const;
+  // Cross-site request forgery: a browser's state-changing request must come from our own pages.
+  bool same_origin_write(const http::Request& req) const;
+  bool origin_allowed_for_site(std::string_view origin, const Site* site) const;
+  std::string chat_frame_ancestors() const;
+
+  Hub& hub_;
+  Sessions& sessions_;
+  http::HttpMetrics& metrics_;
+};
+
+// Maps an error to its HTTP status (one place for the whole api).
+int http_status(core::Errc code);
+http::Response error_response(const core::Error& e);
+
+}  // namespace baton::api

@@ -1,0 +1,247 @@
+#include "app/app.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <spdlog/spdlog.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <thread>
+
+#include "api/hub.hpp"
+#include "api/service.hpp"
+#include "api/sessions.hpp"
+#include "http/password.hpp"
+#include "http/server.hpp"
+#include "http/tokens.hpp"
+#include "storage/sqlite_store.hpp"
+
+namespace baton::app {
+
+namespace net = boost::asio;
+namespace fs = std::filesystem;
+
+namespace {
+
+api::Settings to_settings(const Config& c, const AppOptions& o) {
+  api::Settings s;
+  s.organization = c.organization;
+  s.public_url = c.public_url;
+  for (const auto& q : c.queues) s.queues.push_back(q.name);
+  for (const auto& a : c.agents) {
+    api::AgentAccount acc;
+    acc.profile = core::AgentProfile{a.name, a.display_name, a.queues, a.capacity};
+    acc.password_hash = a.password_hash;
+    s.agents.push_back(std::move(acc));
+  }
+  for (const auto& site : c.sites) s.sites.push_back(api::Site{site.name, site.origins, site.queue});
+  s.max_message_bytes = c.limits.max_message_bytes;
+  s.max_json_depth = c.limits.max_json_depth;
+  s.session_ttl_ms = static_cast<core::Millis>(c.limits.session_ttl_h) * 3600 * 1000;
+  s.agent_offline_grace_ms = o.agent_offline_grace_ms;
+  s.demo = o.demo;
+  s.assets_dir = o.assets_dir;
+  return s;
+}
+
+http::ServerOptions to_server_options(const Config& c) {
+  http::ServerOptions o;
+  o.max_body_bytes = c.limits.max_body_bytes;
+  o.max_header_bytes = c.limits.max_header_bytes;
+  o.max_frame_bytes = c.limits.max_frame_bytes;
+  o.ws_queue_messages = c.limits.ws_queue_messages;
+  o.ws_queue_bytes = c.limits.ws_queue_bytes;
+  o.idle_timeout_s = c.limits.idle_timeout_s;
+  o.request_timeout_s = c.limits.request_timeout_s;
+  o.max_connections_per_ip = c.limits.max_connections_per_ip;
+  o.tls_cert = c.tls_cert;
+  o.tls_key = c.tls_key;
+  return o;
+}
+
+}  // namespace
+
+// Declared in the order they must be built; destroyed in reverse.
+struct App::Parts {
+  api::Settings settings;
+  core::SystemClock clock;
+  http::SodiumRandom random;
+  std::unique_ptr<storage::SqliteStore> store;
+  net::thread_pool blocking;
+  http::HttpMetrics metrics;
+  std::unique_ptr<api::Hub> hub;
+  std::unique_ptr<api::Sessions> sessions;
+  std::unique_ptr<api::ApiService> service;
+  std::unique_ptr<http::Server> server;
+  std::uint16_t port = 0;
+
+  explicit Parts(int threads) : blocking(static_cast<std::size_t>(threads)) {}
+  ~Parts() {
+    if (server) server->stop();
+    server.reset();
+    // Work still queued on the pool may touch the hub and the store.
+    blocking.join();
+    if (store) store->flush();
+  }
+};
+
+App::App(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
+App::~App() = default;
+
+core::Result<std::unique_ptr<App>> App::start(const Config& config, net::io_context& io,
+                                              const AppOptions& options) {
+  auto parts = std::make_unique<Parts>(options.blocking_threads);
+  parts->settings = to_settings(config, options);
+  std::error_code ec;
+  fs::create_directories(config.data_dir, ec);
+  if (ec) return core::Error{core::Errc::unavailable, "data_dir " + config.data_dir + ": " + ec.message()};
+  auto store = storage::SqliteStore::open((fs::path(config.data_dir) / "baton.db").string());
+  if (!store) return store.error();
+  parts->store = std::move(*store);
+  parts->hub = std::make_unique<api::Hub>(io.get_executor(), *parts->store, parts->clock, parts->random,
+                                          parts->blocking, parts->settings);
+  if (auto st = parts->hub->load(); !st) return st.error();
+  parts->sessions = std::make_unique<api::Sessions>(parts->settings, *parts->store, parts->clock,
+                                                    parts->random, parts->blocking);
+  parts->service = std::make_unique<api::ApiService>(*parts->hub, *parts->sessions, parts->metrics);
+  parts->server = std::make_unique<http::Server>(io, to_server_options(config), *parts->service, parts->metrics);
+  auto port = parts->server->listen(config.listen_host, config.listen_port);
+  if (!port) return port.error();
+  parts->port = *port;
+  if (config.listen_port == 0) {
+    // Port 0 (tests, the demo): the public address is the one actually bound.
+    auto& url = parts->settings.public_url;
+    auto scheme = url.find("://");
+    auto colon = url.rfind(':');
+    std::string base = colon != std::string::npos && colon > scheme + 2 ? url.substr(0, colon) : url;
+    url = base + ":" + std::to_string(*port);
+  }
+  parts->server->start();
+  spdlog::info("{} listening on {}:{} ({})", config.organization, config.listen_host, *port,
+               parts->settings.public_url);
+  return std::unique_ptr<App>(new App(std::move(parts)));
+}
+
+std::uint16_t App::port() const { return parts_->port; }
+const std::string& App::public_url() const { return parts_->settings.public_url; }
+const std::string& App::organization() const { return parts_->settings.organization; }
+void App::stop() { parts_->server->stop(); }
+
+namespace {
+
+// Runs `io` on `threads` threads until SIGINT/SIGTERM, then stops `apps`
+// gracefully: no new connections, a moment for requests in progress, then out.
+void run_until_signal(net::io_context& io, int threads, const std::vector<App*>& apps) {
+  net::signal_set signals(io, SIGINT, SIGTERM);
+  net::steady_timer grace(io);
+  signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    spdlog::info("signal {}: shutting down", sig);
+    for (App* a : apps) a->stop();
+    grace.expires_after(std::chrono::seconds(2));
+    grace.async_wait([&io](const boost::system::error_code&) { io.stop(); });
+  });
+  std::vector<std::thread> pool;
+  for (int i = 1; i < threads; ++i) pool.emplace_back([&io] { io.run(); });
+  io.run();
+  for (auto& t : pool) t.join();
+}
+
+int thread_count(int configured) {
+  if (configured > 0) return configured;
+  unsigned n = std::thread::hardware_concurrency();
+  return n == 0 ? 2 : static_cast<int>(n);
+}
+
+}  // namespace
+
+int run_serve(const Config& config, const AppOptions& options) {
+  int threads = thread_count(config.threads);
+  net::io_context io(threads);
+  auto app = App::start(config, io, options);
+  if (!app) {
+    std::cerr << "baton: " << app.error().message << "\n";
+    return 1;
+  }
+  run_until_signal(io, threads, {app->get()});
+  app->reset();
+  spdlog::info("stopped");
+  return 0;
+}
+
+int run_demo(std::uint16_t port, const std::string& data_dir_arg, const AppOptions& options_in) {
+  AppOptions options = options_in;
+  options.demo = true;
+  std::string data_dir = data_dir_arg;
+  if (data_dir.empty()) {
+    std::string tmpl = (fs::temp_directory_path() / "baton-demo-XXXXXX").string();
+    if (!mkdtemp(tmpl.data())) {
+      std::cerr << "baton: cannot create a temporary folder\n";
+      return 1;
+    }
+    data_dir = tmpl;
+  }
+  auto hash = http::hash_password("demo");
+  if (!hash) {
+    std::cerr << "baton: " << hash.error().message << "\n";
+    return 1;
+  }
+  auto url = [](std::uint16_t p) { return "http://127.0.0.1:" + std::to_string(p); };
+
+  Config acme;
+  acme.organization = "Acme Bank";
+  acme.public_url = url(port);
+  acme.listen = "127.0.0.1:" + std::to_string(port);
+  acme.data_dir = (fs::path(data_dir) / "acme").string();
+  acme.queues = {{"General", "General"}};
+  acme.agents = {{"alice", "Alice", *hash, {"General"}, 3}};
+  acme.sites = {{"acme-web", {url(port)}, "General"}};
+
+  Config northwind;
+  northwind.organization = "Northwind Insurance";
+  northwind.public_url = url(static_cast<std::uint16_t>(port + 1));
+  northwind.listen = "127.0.0.1:" + std::to_string(port + 1);
+  northwind.data_dir = (fs::path(data_dir) / "northwind").string();
+  northwind.queues = {{"Claims", "Claims"}, {"Sales", "Sales"}};
+  northwind.agents = {{"bob", "Bob", *hash, {"Claims", "Sales"}, 3}};
+  northwind.sites = {{"northwind-web", {url(static_cast<std::uint16_t>(port + 1))}, "Claims"}};
+
+  for (Config* c : {&acme, &northwind}) {
+    if (auto st = validate_config(*c); !st) {
+      std::cerr << "baton: demo config: " << st.error().message << "\n";
+      return 1;
+    }
+  }
+  int threads = thread_count(0);
+  net::io_context io(threads);
+  auto a = App::start(acme, io, options);
+  if (!a) {
+    std::cerr << "baton: Acme Bank: " << a.error().message << "\n";
+    return 1;
+  }
+  auto n = App::start(northwind, io, options);
+  if (!n) {
+    std::cerr << "baton: Northwind Insurance: " << n.error().message << "\n";
+    return 1;
+  }
+  std::string A = url(port), N = url(static_cast<std::uint16_t>(port + 1));
+  std::cout << "\nBaton demo is running. Data: " << data_dir << "\n\n"
+            << "  Acme Bank (agent alice, password demo)\n"
+            << "    sample website with the chat widget: " << A << "/demo\n"
+            << "    chat page:                           " << A << "/chat?site=acme-web\n"
+            << "    agent console:                       " << A << "/console\n\n"
+            << "  Northwind Insurance (agent bob, password demo; queues Claims, Sales)\n"
+            << "    chat page:                           " << N << "/chat?site=northwind-web\n"
+            << "    agent console:                       " << N << "/console\n\n"
+            << "Press Ctrl+C to stop.\n"
+            << std::flush;
+  run_until_signal(io, threads, {a->get(), n->get()});
+  a->reset();
+  n->reset();
+  return 0;
+}
+
+}  // namespace baton::app

@@ -1,0 +1,57 @@
+// Wiring: the only place where Baton's objects are put together (STYLE.md).
+// An App is one organization's server: store, hub, sessions, HTTP service and
+// listener, all running on an io_context the caller owns and runs.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "app/config.hpp"
+#include "core/error.hpp"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace baton::app {
+
+struct AppOptions {
+  bool demo = false;        // serve /demo
+  std::string assets_dir;   // serve web files from this folder instead of the embedded ones
+  int blocking_threads = 2; // threads for store reads and password hashing
+  // Agents whose last console closed go offline after this long.
+  std::int64_t agent_offline_grace_ms = 30'000;
+};
+
+class App {
+ public:
+  // Opens the data folder and store, loads live conversations, binds the listen
+  // address and starts accepting on `io`. With port 0 a free port is taken and
+  // public_url is rewritten to use it. Blocking; call before running `io`.
+  static core::Result<std::unique_ptr<App>> start(const Config& config, boost::asio::io_context& io,
+                                                  const AppOptions& options = {});
+  ~App();
+
+  std::uint16_t port() const;
+  const std::string& public_url() const;
+  const std::string& organization() const;
+  // Stops accepting and closes every connection. Thread-safe. The store is
+  // flushed and closed when the App is destroyed (after `io` stopped running).
+  void stop();
+
+ private:
+  struct Parts;
+  explicit App(std::unique_ptr<Parts> parts);
+  std::unique_ptr<Parts> parts_;
+};
+
+// `baton serve`: runs one server until SIGINT or SIGTERM. Returns the exit code.
+int run_serve(const Config& config, const AppOptions& options);
+
+// `baton demo`: Acme Bank on `port`, Northwind Insurance on port+1, with sample
+// agents, queues and the /demo website, until interrupted. `data_dir` empty =
+// a new temporary folder.
+int run_demo(std::uint16_t port, const std::string& data_dir, const AppOptions& options);
+
+}  // namespace baton::app

@@ -1,0 +1,644 @@
+#include "storage/sqlite_store.hpp"
+
+#include <sqlite3.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <exception>
+#include <iterator>
+#include <limits>
+#include <utility>
+
+namespace baton::storage {
+
+using core::AgentSession;
+using core::Conversation;
+using core::Errc;
+using core::Error;
+using core::Event;
+using core::Result;
+using core::Status;
+using core::WriteResult;
+
+namespace {
+
+// Schema migrations, applied in order; entry k brings user_version from k to k+1.
+// Append only: a released entry is never edited, a change is a new entry.
+//
+// Enums are stored by name (state_name, kind_name, ...): readable with the sqlite3
+// shell and portable to PostgreSQL, for a few bytes per row.
+constexpr const char* kMigrations[] = {
+    // 1: conversations, their events, agent sessions.
+    R"sql(
+CREATE TABLE conversations (
+  id                 TEXT PRIMARY KEY NOT NULL,
+  site               TEXT NOT NULL DEFAULT '',
+  queue              TEXT NOT NULL DEFAULT '',
+  state              TEXT NOT NULL,
+  agent              TEXT NOT NULL DEFAULT '',
+  visitor_name       TEXT NOT NULL DEFAULT '',
+  visitor_email      TEXT NOT NULL DEFAULT '',
+  visitor_page       TEXT NOT NULL DEFAULT '',
+  visitor_user_agent TEXT NOT NULL DEFAULT '',
+  visitor_origin     TEXT NOT NULL DEFAULT '',
+  visitor_token_hash TEXT NOT NULL DEFAULT '',
+  created_at         INTEGER NOT NULL,
+  waiting_since      INTEGER NOT NULL DEFAULT 0,
+  updated_at         INTEGER NOT NULL,
+  closed_at          INTEGER NOT NULL DEFAULT 0,
+  close_reason       TEXT NOT NULL DEFAULT '',
+  last_seq           INTEGER NOT NULL DEFAULT 0,
+  offline            INTEGER NOT NULL DEFAULT 0,
+  last_message       TEXT NOT NULL DEFAULT ''
+);
+-- list(): newest first, optionally by state, agent or queue; load_live() by state.
+CREATE INDEX conversations_by_updated ON conversations (updated_at, id);
+CREATE INDEX conversations_by_state ON conversations (state, updated_at, id);
+CREATE INDEX conversations_by_agent ON conversations (agent, updated_at, id);
+CREATE INDEX conversations_by_queue ON conversations (queue, updated_at, id);
+
+CREATE TABLE events (
+  conversation_id TEXT NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+  seq             INTEGER NOT NULL,
+  kind            TEXT NOT NULL,
+  author_kind     TEXT NOT NULL,
+  author_id       TEXT NOT NULL DEFAULT '',
+  author_name     TEXT NOT NULL DEFAULT '',
+  client_id       TEXT NOT NULL DEFAULT '',
+  text            TEXT NOT NULL DEFAULT '',
+  at              INTEGER NOT NULL,
+  PRIMARY KEY (conversation_id, seq)
+) WITHOUT ROWID;
+-- De-duplication of client retries; events without a client id are never duplicates.
+CREATE UNIQUE INDEX events_by_client_id
+  ON events (conversation_id, author_kind, author_id, client_id) WHERE client_id <> '';
+
+CREATE TABLE agent_sessions (
+  token_hash TEXT PRIMARY KEY NOT NULL,
+  agent      TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql",
+};
+
+constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
+constexpr int kBusyTimeoutMs = 5000;
+
+const std::string kConversationColumns =
+    "id, site, queue, state, agent, visitor_name, visitor_email, visitor_page, "
+    "visitor_user_agent, visitor_origin, visitor_token_hash, created_at, waiting_since, "
+    "updated_at, closed_at, close_reason, last_seq, offline, last_message";
+
+const std::string kUpsertConversation =
+    "INSERT INTO conversations (" + kConversationColumns +
+    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
+    // An upsert, never INSERT OR REPLACE: REPLACE deletes the row first, and the
+    // foreign key would cascade that delete to the conversation's events.
+    " ON CONFLICT (id) DO UPDATE SET site = excluded.site, queue = excluded.queue,"
+    " state = excluded.state, agent = excluded.agent, visitor_name = excluded.visitor_name,"
+    " visitor_email = excluded.visitor_email, visitor_page = excluded.visitor_page,"
+    " visitor_user_agent = excluded.visitor_user_agent, visitor_origin = excluded.visitor_origin,"
+    " visitor_token_hash = excluded.visitor_token_hash, created_at = excluded.created_at,"
+    " waiting_since = excluded.waiting_since, updated_at = excluded.updated_at,"
+    " closed_at = excluded.closed_at, close_reason = excluded.close_reason,"
+    " last_seq = excluded.last_seq, offline = excluded.offline,"
+    " last_message = excluded.last_message";
+
+const std::string kInsertEvent =
+    "INSERT INTO events (conversation_id, seq, kind, author_kind, author_id, author_name,"
+    " client_id, text, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+    // Only the de-duplication index is a silent no-op; a clash on (conversation_id,
+    // seq) is a caller's bug and must fail the write.
+    " ON CONFLICT (conversation_id, author_kind, author_id, client_id) WHERE client_id <> ''"
+    " DO NOTHING";
+
+// `client_id <> ''` lets the planner use the partial index.
+const std::string kDuplicateSeq =
+    "SELECT seq FROM events WHERE conversation_id = ?1 AND author_kind = ?2 AND author_id = ?3"
+    " AND client_id = ?4 AND client_id <> ''";
+
+const std::string kEventColumns =
+    "conversation_id, seq, kind, author_kind, author_id, author_name, client_id, text, at";
+
+const std::string kUpsertSession =
+    "INSERT INTO agent_sessions (token_hash, agent, created_at, expires_at)"
+    " VALUES (?1, ?2, ?3, ?4) ON CONFLICT (token_hash) DO UPDATE SET agent = excluded.agent,"
+    " created_at = excluded.created_at, expires_at = excluded.expires_at";
+
+Error with_path(const std::string& path, const Error& e) {
+  return Error{Errc::unavailable, "database " + path + ": " + e.message};
+}
+
+std::int64_t to_int64(std::size_t n) {
+  return static_cast<std::int64_t>(
+      std::min<std::size_t>(n, static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max())));
+}
+
+Status run(Db& db, const std::string& sql) {
+  auto st = db.prepare(sql);
+  if (!st) return st.error();
+  return st->run();
+}
+
+void bind_conversation(Statement& st, const Conversation& c) {
+  st.bind(1, c.id)
+      .bind(2, c.site)
+      .bind(3, c.queue)
+      .bind(4, core::state_name(c.state))
+      .bind(5, c.agent)
+      .bind(6, c.visitor.name)
+      .bind(7, c.visitor.email)
+      .bind(8, c.visitor.page)
+      .bind(9, c.visitor.user_agent)
+      .bind(10, c.visitor.origin)
+      .bind(11, c.visitor_token_hash)
+      .bind(12, c.created_at)
+      .bind(13, c.waiting_since)
+      .bind(14, c.updated_at)
+      .bind(15, c.closed_at)
+      .bind(16, c.close_reason)
+      .bind(17, c.last_seq)
+      .bind(18, std::int64_t{c.offline ? 1 : 0})
+      .bind(19, c.last_message);
+}
+
+Result<Conversation> read_conversation(const Statement& st) {
+  Conversation c;
+  c.id = st.column_text(0);
+  c.site = st.column_text(1);
+  c.queue = st.column_text(2);
+  auto state = core::parse_state(st.column_text(3));
+  if (!state) {
+    return Error{Errc::internal, "conversation " + c.id + " has unknown state '" +
+                                     st.column_text(3) + "'"};
+  }
+  c.state = *state;
+  c.agent = st.column_text(4);
+  c.visitor.name = st.column_text(5);
+  c.visitor.email = st.column_text(6);
+  c.visitor.page = st.column_text(7);
+  c.visitor.user_agent = st.column_text(8);
+  c.visitor.origin = st.column_text(9);
+  c.visitor_token_hash = st.column_text(10);
+  c.created_at = st.column_int64(11);
+  c.waiting_since = st.column_int64(12);
+  c.updated_at = st.column_int64(13);
+  c.closed_at = st.column_int64(14);
+  c.close_reason = st.column_text(15);
+  c.last_seq = st.column_int64(16);
+  c.offline = st.column_int64(17) != 0;
+  c.last_message = st.column_text(18);
+  return c;
+}
+
+Result<Event> read_event(const Statement& st) {
+  Event e;
+  e.conversation_id = st.column_text(0);
+  e.seq = st.column_int64(1);
+  auto kind = core::parse_kind(st.column_text(2));
+  auto author_kind = core::parse_author_kind(st.column_text(3));
+  if (!kind || !author_kind) {
+    return Error{Errc::internal, "event " + e.conversation_id + "/" + std::to_string(e.seq) +
+                                     " has an unknown kind or author kind"};
+  }
+  e.kind = *kind;
+  e.author_kind = *author_kind;
+  e.author_id = st.column_text(4);
+  e.author_name = st.column_text(5);
+  e.client_id = st.column_text(6);
+  e.text = st.column_text(7);
+  e.at = st.column_int64(8);
+  return e;
+}
+
+// Runs a prepared query and collects every row through `read`.
+template <typename T, typename Read>
+Result<std::vector<T>> collect(Statement& st, Read read) {
+  std::vector<T> out;
+  for (;;) {
+    auto row = st.step();
+    if (!row) return row.error();
+    if (!*row) return out;
+    auto item = read(st);
+    if (!item) return item.error();
+    out.push_back(std::move(*item));
+  }
+}
+
+// Brings the schema up to kSchemaVersion in one transaction, or refuses a newer one.
+Status migrate(Db& db) {
+  auto newer = [&](std::int64_t v) {
+    return Error{Errc::unavailable,
+                 "database " + db.path() + " has schema version " + std::to_string(v) +
+                     ", newer than this binary supports (" + std::to_string(kSchemaVersion) +
+                     "); run a newer baton or restore a backup"};
+  };
+  auto version = db.query_int64("PRAGMA user_version");
+  if (!version) return with_path(db.path(), version.error());
+  if (*version > kSchemaVersion) return newer(*version);
+  if (*version == kSchemaVersion) return core::ok_status();
+
+  if (auto st = db.exec("BEGIN IMMEDIATE"); !st) return with_path(db.path(), st.error());
+  auto fail = [&](const Error& e) {
+    (void)db.exec("ROLLBACK");
+    return with_path(db.path(), e);
+  };
+  // Read again under the write lock: another process may have migrated meanwhile.
+  version = db.query_int64("PRAGMA user_version");
+  if (!version) return fail(version.error());
+  if (*version > kSchemaVersion) return fail(newer(*version));
+  const std::int64_t from = *version;
+  for (std::int64_t v = from; v < kSchemaVersion; ++v) {
+    if (auto st = db.exec(kMigrations[v]); !st) {
+      return fail(Error{Errc::unavailable, "migration to schema version " +
+                                               std::to_string(v + 1) + " failed: " +
+                                               st.error().message});
+    }
+  }
+  if (auto st = db.exec("PRAGMA user_version = " + std::to_string(kSchemaVersion)); !st) {
+    return fail(st.error());
+  }
+  if (auto st = db.exec("COMMIT"); !st) return fail(st.error());
+  spdlog::info("database {}: schema migrated from version {} to {}", db.path(), from,
+               kSchemaVersion);
+  return core::ok_status();
+}
+
+Status configure_writer(Db& db, const SqliteOptions& opts) {
+  if (db.read_only()) {
+    return Error{Errc::unavailable, "database " + db.path() + " is read-only"};
+  }
+  if (auto st = db.exec("PRAGMA busy_timeout = " + std::to_string(kBusyTimeoutMs)); !st) {
+    return with_path(db.path(), st.error());
+  }
+  // The first statement that touches the file: errors about the path show up here.
+  auto mode = db.prepare("PRAGMA journal_mode = WAL");
+  if (!mode) return with_path(db.path(), mode.error());
+  auto row = mode->step();
+  if (!row) return with_path(db.path(), row.error());
+  if (!*row || mode->column_text(0) != "wal") {
+    return Error{Errc::unavailable, "database " + db.path() + ": cannot switch to WAL mode"};
+  }
+  const std::string sync = opts.synchronous_full ? "FULL" : "NORMAL";
+  if (auto st = db.exec("PRAGMA synchronous = " + sync + "; PRAGMA foreign_keys = ON"); !st) {
+    return with_path(db.path(), st.error());
+  }
+  return core::ok_status();
+}
+
+}  // namespace
+
+// ---- reader pool ----------------------------------------------------------------
+
+// A reader connection taken from the pool, returned on destruction.
+class SqliteStore::ReaderLease {
+ public:
+  ReaderLease(SqliteStore& store, Db db) : store_(store), db_(std::move(db)) {}
+  ReaderLease(const ReaderLease&) = delete;
+  ReaderLease& operator=(const ReaderLease&) = delete;
+  ~ReaderLease() {
+    {
+      std::lock_guard lk(store_.readers_mu_);
+      store_.idle_readers_.push_back(std::move(db_));
+    }
+    store_.readers_cv_.notify_one();
+  }
+  Db& db() { return db_; }
+
+ private:
+  SqliteStore& store_;
+  Db db_;
+};
+
+SqliteStore::ReaderLease SqliteStore::lease_reader() {
+  std::unique_lock lk(readers_mu_);
+  readers_cv_.wait(lk, [&] { return !idle_readers_.empty(); });
+  Db db = std::move(idle_readers_.back());
+  idle_readers_.pop_back();
+  return ReaderLease(*this, std::move(db));
+}
+
+// ---- open / close ---------------------------------------------------------------
+
+int SqliteStore::schema_version() { return kSchemaVersion; }
+
+Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path,
+                                                       SqliteOptions opts) {
+  opts.max_batch = std::max<std::size_t>(opts.max_batch, 1);
+  opts.readers = std::max(opts.readers, 1);
+
+  auto writer = Db::open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX);
+  if (!writer) return writer.error();
+  if (auto st = configure_writer(*writer, opts); !st) return st.error();
+  if (auto st = migrate(*writer); !st) return st.error();
+
+  // Opened after the writer has set WAL mode and the schema, so they see both.
+  std::vector<Db> readers;
+  for (int i = 0; i < opts.readers; ++i) {
+    auto reader = Db::open(path, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX);
+    if (!reader) return reader.error();
+    if (auto st = reader->exec("PRAGMA busy_timeout = " + std::to_string(kBusyTimeoutMs)); !st) {
+      return with_path(path, st.error());
+    }
+    readers.push_back(std::move(*reader));
+  }
+  return std::unique_ptr<SqliteStore>(
+      new SqliteStore(std::move(*writer), std::move(readers), opts));
+}
+
+SqliteStore::SqliteStore(Db writer, std::vector<Db> readers, SqliteOptions opts)
+    : opts_(opts), writer_db_(std::move(writer)), idle_readers_(std::move(readers)) {
+  writer_ = std::thread([this] { run_writer(); });
+}
+
+SqliteStore::~SqliteStore() {
+  {
+    std::lock_guard lk(queue_mu_);
+    stopping_ = true;
+  }
+  queue_cv_.notify_all();
+  writer_.join();
+  // Members go in reverse order: the readers close before the writer connection,
+  // whose close (the last one) checkpoints the WAL into the database file.
+}
+
+// ---- writes ---------------------------------------------------------------------
+
+void SqliteStore::write(core::Write w, WriteDone done) {
+  {
+    std::lock_guard lk(queue_mu_);
+    queue_.push_back(Pending{std::move(w), std::move(done)});
+    ++submitted_;
+  }
+  queue_cv_.notify_one();
+}
+
+void SqliteStore::flush() {
+  if (std::this_thread::get_id() == writer_.get_id()) {
+    // From a callback: the writes before it are committed, but their callbacks
+    // cannot complete while this one waits. Waiting would never end.
+    spdlog::error("store: flush() called from a write callback; not waiting");
+    return;
+  }
+  std::unique_lock lk(queue_mu_);
+  const std::uint64_t target = submitted_;
+  done_cv_.wait(lk, [&] { return completed_ >= target; });
+}
+
+void SqliteStore::run_writer() {
+  std::vector<Pending> batch;
+  batch.reserve(opts_.max_batch);
+  for (;;) {
+    {
+      std::unique_lock lk(queue_mu_);
+      queue_cv_.wait(lk, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, and everything is done
+      const std::size_t n = std::min(queue_.size(), opts_.max_batch);
+      for (std::size_t i = 0; i < n; ++i) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    auto results = commit_batch(batch);
+    // Outside the lock: a callback may write() again.
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      if (!batch[i].done) continue;
+      try {
+        batch[i].done(std::move(results[i]));
+      } catch (const std::exception& e) {
+        spdlog::error("store: a write callback threw: {}", e.what());
+      } catch (...) {
+        spdlog::error("store: a write callback threw");
+      }
+    }
+    {
+      std::lock_guard lk(queue_mu_);
+      completed_ += batch.size();
+    }
+    done_cv_.notify_all();
+    batch.clear();
+  }
+}
+
+std::vector<Result<WriteResult>> SqliteStore::commit_batch(std::vector<Pending>& batch) {
+  const std::size_t n = batch.size();
+  std::vector<Result<WriteResult>> results(n, Error{Errc::unavailable, "not applied"});
+  auto fail_range = [&](std::size_t from, std::size_t to, const std::string& why) {
+    for (std::size_t j = from; j < to; ++j) {
+      if (results[j]) results[j] = Error{Errc::unavailable, why};
+    }
+  };
+  std::size_t i = 0;
+  while (i < n) {
+    if (auto st = run(writer_db_, "BEGIN IMMEDIATE"); !st) {
+      spdlog::error("store: cannot begin a transaction: {}", st.error().message);
+      for (std::size_t j = i; j < n; ++j) results[j] = Error{Errc::unavailable, st.error().message};
+      return results;
+    }
+    const std::size_t start = i;
+    bool cancelled = false;
+    for (; i < n && !cancelled; ++i) {
+      results[i] = apply(batch[i].write);
+      // Some errors (SQLITE_FULL, SQLITE_IOERR, ...) make SQLite roll back the whole
+      // transaction; the writes before this one in it are then lost too.
+      cancelled = !results[i] && !writer_db_.in_transaction();
+    }
+    if (cancelled) {
+      const std::string why = "rolled back with another write: " + results[i - 1].error().message;
+      fail_range(start, i - 1, why);
+      continue;  // the rest of the batch in a new transaction
+    }
+    if (auto st = run(writer_db_, "COMMIT"); !st) {
+      spdlog::error("store: commit failed: {}", st.error().message);
+      if (writer_db_.in_transaction()) (void)writer_db_.exec("ROLLBACK");
+      for (std::size_t j = start; j < i; ++j) {
+        results[j] = Error{Errc::unavailable, "commit failed: " + st.error().message};
+      }
+    }
+  }
+  return results;
+}
+
+bool SqliteStore::take_injected_failure() {
+  int n = fail_writes_.load();
+  while (n > 0 && !fail_writes_.compare_exchange_weak(n, n - 1)) {
+  }
+  return n > 0;
+}
+
+Result<WriteResult> SqliteStore::apply(const core::Write& w) {
+  Db& db = writer_db_;
+  if (auto st = run(db, "SAVEPOINT write"); !st) return st.error();
+
+  auto body = [&]() -> Result<WriteResult> {
+    WriteResult res;
+    if (w.conversation) {
+      auto st = db.prepare(kUpsertConversation);
+      if (!st) return st.error();
+      bind_conversation(*st, *w.conversation);
+      if (auto r = st->run(); !r) return r.error();
+    }
+    if (w.event) {
+      const Event& e = *w.event;
+      {
+        auto st = db.prepare(kInsertEvent);
+        if (!st) return st.error();
+        st->bind(1, e.conversation_id)
+            .bind(2, e.seq)
+            .bind(3, core::kind_name(e.kind))
+            .bind(4, core::author_kind_name(e.author_kind))
+            .bind(5, e.author_id)
+            .bind(6, e.author_name)
+            .bind(7, e.client_id)
+            .bind(8, e.text)
+            .bind(9, e.at);
+        if (auto r = st->run(); !r) return r.error();
+      }
+      res.seq = e.seq;
+      if (db.changes() == 0) {
+        // A retry of a stored event: undo this write's conversation upsert (the
+        // conversation must not move for a duplicate) and answer the stored seq.
+        if (w.conversation) {
+          if (auto r = run(db, "ROLLBACK TO write"); !r) return r.error();
+        }
+        auto st = db.prepare(kDuplicateSeq);
+        if (!st) return st.error();
+        st->bind(1, e.conversation_id)
+            .bind(2, core::author_kind_name(e.author_kind))
+            .bind(3, e.author_id)
+            .bind(4, e.client_id);
+        auto row = st->step();
+        if (!row) return row.error();
+        if (!*row) return Error{Errc::internal, "duplicate event vanished"};
+        res.seq = st->column_int64(0);
+        res.duplicate = true;
+      }
+    }
+    if (w.put_session) {
+      const AgentSession& s = *w.put_session;
+      auto st = db.prepare(kUpsertSession);
+      if (!st) return st.error();
+      st->bind(1, s.token_hash).bind(2, s.agent).bind(3, s.created_at).bind(4, s.expires_at);
+      if (auto r = st->run(); !r) return r.error();
+    }
+    if (w.delete_session) {
+      auto st = db.prepare("DELETE FROM agent_sessions WHERE token_hash = ?1");
+      if (!st) return st.error();
+      st->bind(1, *w.delete_session);
+      if (auto r = st->run(); !r) return r.error();
+    }
+    if (take_injected_failure()) {
+      return Error{Errc::unavailable, "database or disk is full (injected for test)"};
+    }
+    return res;
+  };
+
+  auto res = body();
+  if (!res) {
+    spdlog::warn("store: write failed and was rolled back: {}", res.error().message);
+    if (db.in_transaction()) {
+      (void)run(db, "ROLLBACK TO write");
+      (void)run(db, "RELEASE write");
+    }
+    if (res.error().code != Errc::unavailable) {
+      return Error{Errc::unavailable, res.error().message};
+    }
+    return res;
+  }
+  if (auto st = run(db, "RELEASE write"); !st) {
+    if (db.in_transaction()) {
+      (void)run(db, "ROLLBACK TO write");
+      (void)run(db, "RELEASE write");
+    }
+    return st.error();
+  }
+  return res;
+}
+
+// ---- reads ----------------------------------------------------------------------
+
+Result<std::vector<Conversation>> SqliteStore::load_live() {
+  auto lease = lease_reader();
+  auto st = lease.db().prepare("SELECT " + kConversationColumns +
+                               " FROM conversations WHERE state IN ('waiting', 'active',"
+                               " 'transferring') ORDER BY updated_at, id");
+  if (!st) return st.error();
+  return collect<Conversation>(*st, read_conversation);
+}
+
+Result<std::optional<Conversation>> SqliteStore::conversation(std::string_view id) {
+  auto lease = lease_reader();
+  auto st = lease.db().prepare("SELECT " + kConversationColumns +
+                               " FROM conversations WHERE id = ?1");
+  if (!st) return st.error();
+  st->bind(1, id);
+  auto row = st->step();
+  if (!row) return row.error();
+  if (!*row) return std::optional<Conversation>{};
+  auto c = read_conversation(*st);
+  if (!c) return c.error();
+  return std::optional<Conversation>(std::move(*c));
+}
+
+Result<std::vector<Event>> SqliteStore::events(std::string_view conversation_id,
+                                               std::int64_t after_seq, std::size_t limit,
+                                               bool include_notes) {
+  auto lease = lease_reader();
+  std::string sql = "SELECT " + kEventColumns +
+                    " FROM events WHERE conversation_id = ?1 AND seq > ?2";
+  if (!include_notes) sql += " AND kind <> 'note'";
+  sql += " ORDER BY seq LIMIT ?3";
+  auto st = lease.db().prepare(sql);
+  if (!st) return st.error();
+  st->bind(1, conversation_id).bind(2, after_seq).bind(3, to_int64(limit));
+  return collect<Event>(*st, read_event);
+}
+
+Result<std::vector<Conversation>> SqliteStore::list(const core::ListQuery& q) {
+  // Only the filters in use appear in the SQL, so that each combination gets a
+  // plan that uses its index; each variant is prepared once and cached.
+  // Parameters keep fixed numbers; binding one that the text omits is harmless.
+  std::string sql = "SELECT " + kConversationColumns + " FROM conversations";
+  std::string where;
+  auto add = [&](const char* cond) {
+    where += where.empty() ? " WHERE " : " AND ";
+    where += cond;
+  };
+  if (q.state) add("state = ?1");
+  if (!q.agent.empty()) add("agent = ?2");
+  if (!q.queue.empty()) add("queue = ?3");
+  if (q.before_updated_at != 0) add("(updated_at, id) < (?4, ?5)");
+  sql += where;
+  sql += " ORDER BY updated_at DESC, id DESC LIMIT ?6";
+
+  auto lease = lease_reader();
+  auto st = lease.db().prepare(sql);
+  if (!st) return st.error();
+  st->bind(1, q.state ? core::state_name(*q.state) : std::string_view{})
+      .bind(2, q.agent)
+      .bind(3, q.queue)
+      .bind(4, q.before_updated_at)
+      .bind(5, q.before_id)
+      .bind(6, to_int64(std::min(q.limit, kMaxListLimit)));
+  return collect<Conversation>(*st, read_conversation);
+}
+
+Result<std::optional<AgentSession>> SqliteStore::session(std::string_view token_hash) {
+  auto lease = lease_reader();
+  auto st = lease.db().prepare(
+      "SELECT token_hash, agent, created_at, expires_at FROM agent_sessions WHERE token_hash = ?1");
+  if (!st) return st.error();
+  st->bind(1, token_hash);
+  auto row = st->step();
+  if (!row) return row.error();
+  if (!*row) return std::optional<AgentSession>{};
+  AgentSession s;
+  s.token_hash = st->column_text(0);
+  s.agent = st->column_text(1);
+  s.created_at = st->column_int64(2);
+  s.expires_at = st->column_int64(3);
+  return std::optional<AgentSession>(std::move(s));
+}
+
+}  // namespace baton::storage

@@ -1,0 +1,115 @@
+// core::Store on SQLite: WAL mode, one writer thread with group commit, and a
+// small pool of read-only connections so that reads never wait for a commit.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/store.hpp"
+#include "storage/sqlite.hpp"
+
+namespace baton::storage {
+
+struct SqliteOptions {
+  // synchronous=FULL: a commit is on disk before its callbacks run, even across a
+  // power cut. NORMAL keeps WAL consistent but may lose the last commits on power loss.
+  bool synchronous_full = true;
+  std::size_t max_batch = 512;  // writes per group commit (at least 1)
+  int readers = 2;              // read-only connections (at least 1)
+};
+
+// Thread-safety: every public member is thread-safe, except that the destructor
+// must not race with other calls. WriteDone callbacks run on the writer thread,
+// one at a time, in submission order; they may call write() but not flush().
+//
+// Storage contract beyond core::Store:
+// - an event's conversation must already exist or come in the same Write
+//   (foreign key); otherwise that write fails with `unavailable`;
+// - a Write's conversation is upserted before its event is inserted (same
+//   savepoint, so the result is the same as the order core::Write lists);
+// - any failure inside one Write (constraint, disk full) rolls back that Write
+//   alone and is reported as `unavailable` to its callback;
+// - session() returns a session even if expired: callers compare expires_at.
+class SqliteStore final : public core::Store {
+ public:
+  // Opens or creates the database at `path` (its folder must exist), applies the
+  // missing schema migrations and starts the writer thread. Fails with
+  // `unavailable` (message naming `path`) if the file cannot be opened or written,
+  // or if its schema is newer than this binary knows.
+  static core::Result<std::unique_ptr<SqliteStore>> open(const std::string& path,
+                                                        SqliteOptions opts = {});
+
+  // Completes every queued write (callbacks included), then joins the writer.
+  ~SqliteStore() override;
+
+  SqliteStore(const SqliteStore&) = delete;
+  SqliteStore& operator=(const SqliteStore&) = delete;
+
+  void write(core::Write w, WriteDone done) override;
+  // REQUIRES: not called from a WriteDone callback; there it could only wait for
+  // itself, so it logs an error and returns at once.
+  void flush() override;
+
+  core::Result<std::vector<core::Conversation>> load_live() override;
+  core::Result<std::optional<core::Conversation>> conversation(std::string_view id) override;
+  core::Result<std::vector<core::Event>> events(std::string_view conversation_id,
+                                                std::int64_t after_seq, std::size_t limit,
+                                                bool include_notes) override;
+  // q.limit is capped at kMaxListLimit.
+  core::Result<std::vector<core::Conversation>> list(const core::ListQuery& q) override;
+  core::Result<std::optional<core::AgentSession>> session(std::string_view token_hash) override;
+
+  // The schema version this binary creates and understands (PRAGMA user_version).
+  static int schema_version();
+
+  // Test hook: the next `n` writes the writer applies fail, after doing their
+  // work, as a full disk would; each is rolled back alone and reported unavailable.
+  void fail_writes_for_test(int n) { fail_writes_.store(n); }
+
+  static constexpr std::size_t kMaxListLimit = 200;
+
+ private:
+  struct Pending {
+    core::Write write;
+    WriteDone done;
+  };
+  class ReaderLease;
+
+  SqliteStore(Db writer, std::vector<Db> readers, SqliteOptions opts);
+
+  void run_writer();
+  // Applies `batch` in one transaction; one result per write, in order.
+  std::vector<core::Result<core::WriteResult>> commit_batch(std::vector<Pending>& batch);
+  core::Result<core::WriteResult> apply(const core::Write& w);
+  bool take_injected_failure();
+
+  ReaderLease lease_reader();
+
+  const SqliteOptions opts_;
+  Db writer_db_;  // used only by the writer thread once it has started
+
+  std::mutex queue_mu_;
+  std::condition_variable queue_cv_;  // work queued, or stopping
+  std::condition_variable done_cv_;   // completed_ moved
+  std::deque<Pending> queue_;
+  std::uint64_t submitted_ = 0;  // writes ever queued
+  std::uint64_t completed_ = 0;  // writes whose callbacks have run (a prefix of submitted_)
+  bool stopping_ = false;
+
+  std::mutex readers_mu_;
+  std::condition_variable readers_cv_;
+  std::vector<Db> idle_readers_;
+
+  std::atomic<int> fail_writes_{0};
+  std::thread writer_;  // last: starts after everything above is built
+};
+
+}  // namespace baton::storage
