@@ -100,14 +100,13 @@ void Sessions::resolve(const std::string& token, std::function<void(core::Result
     if (!a) return done(Error{Errc::unauthorized, "this agent no longer exists"});
     done(actor_for(*a));
   };
+  std::optional<core::AgentSession> cached;
   {
     std::lock_guard lock(mu_);
     auto it = cache_.find(hash);
-    if (it != cache_.end()) {
-      auto s = it->second;
-      return finish(s);
-    }
+    if (it != cache_.end()) cached = it->second;
   }
+  if (cached) return finish(*cached);  // outside the lock: `done` may call back in
   net::post(blocking_, [this, hash, finish, done] {
     auto r = store_.session(hash);
     if (!r) return done(Error{Errc::unavailable, r.error().message});

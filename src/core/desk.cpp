@@ -159,9 +159,17 @@ void Desk::release(Conversation& c, Millis now) {
 Status Desk::requeue(std::string_view id, const std::string& queue, Millis now) {
   Conversation* c = find(id);
   if (!c) return Error{Errc::not_found, "no such conversation"};
-  const std::string& target = queue.empty() ? c->queue : queue;
+  const std::string target = queue.empty() ? c->queue : queue;
   if (!has_queue(target)) return Error{Errc::not_found, "unknown queue " + target};
-  if (c->state == ConversationState::waiting) erase_waiting(*c);
+  if (c->state == ConversationState::waiting) {
+    // Already waiting: it moves to the back of `target`'s line.
+    erase_waiting(*c);
+    c->queue = target;
+    c->waiting_since = now;
+    c->updated_at = now;
+    insert_waiting(*c);
+    return ok_status();
+  }
   if (auto st = transition(*c, ConversationState::waiting, now); !st) return st;
   release(*c, now);
   c->queue = target;

@@ -63,7 +63,8 @@ class Desk {
   std::vector<Assignment> route(Millis now);
   // An agent takes a waiting conversation itself (it must serve the queue and have room).
   Status claim(std::string_view id, std::string_view agent, Millis now);
-  // An owned conversation goes back to waiting in `queue` (its own when empty).
+  // A conversation goes (back) to waiting at the end of `queue`'s line (its own
+  // queue when empty); an owned one frees its agent.
   Status requeue(std::string_view id, const std::string& queue, Millis now);
   // Ends a live conversation (closed, abandoned, transferred) and frees its agent.
   // The conversation leaves the desk; its final state is returned.

@@ -33,7 +33,7 @@ struct Assignment {
 // some agent can take, to the longest-idle available agent with free capacity
 // that serves its queue. Ties go to the lighter load, then the earlier name.
 // `agents` is updated (load, idle_since = now) as assignments are made.
-// Cost: O(assignments * (queues + agents)) plus O(waiting log waiting) to sort.
+// Cost: O(assignments * queues * agents) plus O(waiting log waiting) to sort.
 std::vector<Assignment> route(std::vector<RouterWaiting> waiting, std::vector<RouterAgent>& agents,
                               Millis now);
 

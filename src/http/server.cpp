@@ -16,6 +16,7 @@
 #include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
+#include <array>
 #include <chrono>
 #include <deque>
 #include <mutex>
@@ -540,6 +541,19 @@ net::awaitable<void> Server::Impl::serve_websocket(Stream stream, bhttp::request
   beast::flat_buffer buffer;
   for (;;) {
     auto [rec, n] = co_await ws.async_read(buffer, kTuple);
+    if (rec == websocket::error::message_too_big) {
+      // Beast has sent close 1009. Closing now, with the rest of the big frame
+      // unread, would reset the connection and lose that close frame; read and
+      // drop what is still coming for a moment instead.
+      auto& lowest = beast::get_lowest_layer(ws);
+      lowest.expires_after(2s);
+      std::array<char, 16 * 1024> scratch;
+      for (;;) {
+        auto [dec, dn] = co_await lowest.async_read_some(net::buffer(scratch), kTuple);
+        if (dec) break;
+      }
+      break;
+    }
     if (rec) break;
     metrics.ws_messages_in.fetch_add(1, std::memory_order_relaxed);
     if (ws.got_text()) {

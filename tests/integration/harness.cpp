@@ -1,0 +1,281 @@
+#include "harness.hpp"
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <stdexcept>
+#include <filesystem>
+
+#include <spdlog/spdlog.h>
+
+#include "http/password.hpp"
+
+namespace baton::testing {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = beast::http;
+namespace websocket = beast::websocket;
+namespace json = boost::json;
+using tcp = net::ip::tcp;
+
+TempDir::TempDir() {
+  std::string tmpl = (std::filesystem::temp_directory_path() / "baton-test-XXXXXX").string();
+  if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
+  path_ = tmpl;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+app::Config test_config(const std::string& data_dir) {
+  // One hash for every agent: Argon2id is slow on purpose.
+  static const std::string hash = *http::hash_password(kPassword);
+  app::Config c;
+  c.organization = "Test Org";
+  c.public_url = "http://127.0.0.1";
+  c.listen = "127.0.0.1:0";
+  c.data_dir = data_dir;
+  c.queues = {{"General", "General"}, {"Billing", "Billing"}};
+  c.agents = {{"alice", "Alice", hash, {"General"}, 2},
+              {"bob", "Bob", hash, {"General", "Billing"}, 1},
+              {"carol", "Carol", hash, {"Billing"}, 1}};
+  c.sites = {{"web", {kSiteOrigin}, "General"}};
+  auto st = app::validate_config(c);
+  if (!st) throw std::runtime_error("test config: " + st.error().message);
+  return c;
+}
+
+app::AppOptions TestServer::default_options() {
+  app::AppOptions o;
+  o.agent_offline_grace_ms = 200;
+  return o;
+}
+
+TestServer::TestServer(app::Config config, app::AppOptions options)
+    : config_(std::move(config)), options_(options) {
+  start();
+}
+
+TestServer::~TestServer() { stop(); }
+
+void TestServer::start() {
+  io_ = std::make_unique<net::io_context>(2);
+  auto a = app::App::start(config_, *io_, options_);
+  if (!a) throw std::runtime_error("server did not start: " + a.error().message);
+  app_ = std::move(*a);
+  port_ = app_->port();
+  for (int i = 0; i < 2; ++i) threads_.emplace_back([this] { io_->run(); });
+}
+
+void TestServer::stop() {
+  if (!app_) return;
+  app_->stop();
+  // Let connections finish closing, then stop the loop.
+  auto* io = io_.get();
+  net::post(*io, [io] {
+    auto t = std::make_shared<net::steady_timer>(*io, std::chrono::milliseconds(300));
+    t->async_wait([io, t](const boost::system::error_code&) { io->stop(); });
+  });
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+  app_.reset();
+  io_.reset();
+}
+
+void TestServer::restart() {
+  stop();
+  start();
+}
+
+std::string HttpResult::header(std::string_view name) const {
+  for (const auto& [k, v] : headers)
+    if (beast::iequals(k, name)) return v;
+  return {};
+}
+
+json::value HttpResult::json() const { return json::parse(body); }
+
+HttpResult http(std::uint16_t port, const std::string& method, const std::string& target, const std::string& body,
+                std::vector<std::pair<std::string, std::string>> headers) {
+  net::io_context io;
+  beast::tcp_stream stream(io);
+  stream.expires_after(kDeadline);
+  stream.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port));
+  bhttp::request<bhttp::string_body> req{bhttp::string_to_verb(method), target, 11};
+  req.set(bhttp::field::host, "127.0.0.1:" + std::to_string(port));
+  for (auto& [k, v] : headers) req.set(k, v);
+  req.body() = body;
+  req.prepare_payload();
+  bhttp::write(stream, req);
+  beast::flat_buffer buf;
+  bhttp::response_parser<bhttp::string_body> parser;
+  parser.body_limit(64 * 1024 * 1024);
+  bhttp::read(stream, buf, parser);
+  auto& res = parser.get();
+  HttpResult out;
+  out.status = static_cast<int>(res.result_int());
+  for (const auto& f : res) out.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+  out.body = res.body();
+  beast::error_code ec;
+  stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+  return out;
+}
+
+HttpResult post_json(std::uint16_t port, const std::string& target, const json::value& body,
+                     std::vector<std::pair<std::string, std::string>> headers) {
+  headers.emplace_back("Content-Type", "application/json");
+  return http(port, "POST", target, json::serialize(body), std::move(headers));
+}
+
+std::string sign_in(std::uint16_t port, const std::string& user, const std::string& password) {
+  auto r = post_json(port, "/api/agent/session", {{"username", user}, {"password", password}});
+  if (r.status != 200) throw std::runtime_error("sign in failed: " + r.body);
+  return std::string(r.json().at("token").as_string());
+}
+
+Visitor start_chat(std::uint16_t port, const std::string& first_message, const std::string& name) {
+  json::object body{{"site", "web"}, {"name", name}};
+  if (!first_message.empty()) {
+    body["text"] = first_message;
+    body["client_id"] = "first";
+  }
+  auto r = post_json(port, "/api/visitor/conversations", body);
+  if (r.status != 201) throw std::runtime_error("start chat failed: " + r.body);
+  auto v = r.json().as_object();
+  return {std::string(v.at("conversation").as_string()), std::string(v.at("token").as_string())};
+}
+
+struct WsClient::Impl {
+  net::io_context io;
+  websocket::stream<beast::tcp_stream> ws{io};
+  std::thread reader;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<json::object> inbox;
+  bool closed = false;
+  int close_code = 0;
+  std::mutex write_mu;
+};
+
+WsClient::WsClient(std::uint16_t port, std::vector<std::pair<std::string, std::string>> headers)
+    : impl_(std::make_unique<Impl>()) {
+  auto& s = *impl_;
+  beast::get_lowest_layer(s.ws).expires_after(kDeadline);
+  beast::get_lowest_layer(s.ws).connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port));
+  beast::get_lowest_layer(s.ws).expires_never();
+  s.ws.set_option(websocket::stream_base::decorator([headers](websocket::request_type& req) {
+    for (const auto& [k, v] : headers) req.set(k, v);
+  }));
+  s.ws.read_message_max(64 * 1024 * 1024);
+  s.ws.handshake("127.0.0.1:" + std::to_string(port), "/ws");
+  s.reader = std::thread([this] {
+    auto& s = *impl_;
+    for (;;) {
+      beast::flat_buffer buf;
+      beast::error_code ec;
+      s.ws.read(buf, ec);
+      std::lock_guard lock(s.mu);
+      if (ec) {
+        s.closed = true;
+        s.close_code = s.ws.reason().code;
+        s.cv.notify_all();
+        return;
+      }
+      auto text = beast::buffers_to_string(buf.data());
+      boost::system::error_code jec;
+      auto v = json::parse(text, jec);
+      if (!jec && v.is_object()) s.inbox.push_back(std::move(v.as_object()));
+      s.cv.notify_all();
+    }
+  });
+}
+
+WsClient::~WsClient() {
+  close();
+  if (impl_->reader.joinable()) impl_->reader.join();
+}
+
+void WsClient::close() {
+  beast::error_code ec;
+  beast::get_lowest_layer(impl_->ws).socket().shutdown(tcp::socket::shutdown_both, ec);
+}
+
+void WsClient::send_raw(const std::string& text) {
+  std::lock_guard lock(impl_->write_mu);
+  impl_->ws.text(true);
+  impl_->ws.write(net::buffer(text));
+}
+
+void WsClient::send(const json::value& v) { send_raw(json::serialize(v)); }
+
+json::object WsClient::expect(const std::function<bool(const json::object&)>& pred,
+                              std::chrono::milliseconds deadline) {
+  auto& s = *impl_;
+  std::unique_lock lock(s.mu);
+  auto until = std::chrono::steady_clock::now() + deadline;
+  for (;;) {
+    for (auto it = s.inbox.begin(); it != s.inbox.end(); ++it) {
+      if (pred(*it)) {
+        json::object o = std::move(*it);
+        s.inbox.erase(it);
+        return o;
+      }
+    }
+    if (s.closed) throw std::runtime_error("socket closed while waiting");
+    if (s.cv.wait_until(lock, until) == std::cv_status::timeout)
+      throw std::runtime_error("timed out waiting for a message");
+  }
+}
+
+json::object WsClient::expect_type(const std::string& type, std::chrono::milliseconds deadline) {
+  return expect([&](const json::object& o) { return str(o, "type") == type; }, deadline);
+}
+
+std::vector<json::object> WsClient::drain() {
+  std::lock_guard lock(impl_->mu);
+  std::vector<json::object> out(impl_->inbox.begin(), impl_->inbox.end());
+  impl_->inbox.clear();
+  return out;
+}
+
+int WsClient::wait_closed(std::chrono::milliseconds deadline) {
+  auto& s = *impl_;
+  std::unique_lock lock(s.mu);
+  if (!s.cv.wait_for(lock, deadline, [&] { return s.closed; })) throw std::runtime_error("socket did not close");
+  return s.close_code;
+}
+
+void WsClient::hello_visitor(const Visitor& v, std::int64_t last_seq) {
+  send(json::object{{"type", "hello"}, {"role", "visitor"}, {"conversation", v.conversation},
+                    {"token", v.token}, {"last_seq", last_seq}});
+  expect_type("welcome");
+}
+
+void WsClient::hello_agent(const std::string& token) {
+  send(json::object{{"type", "hello"}, {"role", "agent"}, {"token", token}});
+  expect_type("welcome");
+}
+
+bool is_event(const json::object& o, std::string_view kind) {
+  if (str(o, "type") != "event") return false;
+  return kind.empty() || str(o, "kind") == kind;
+}
+
+std::string str(const json::object& o, std::string_view key) {
+  auto it = o.find(key);
+  if (it == o.end() || !it->value().is_string()) return {};
+  return std::string(it->value().as_string());
+}
+
+}  // namespace baton::testing
+
+namespace {
+// Servers log at info; the tests' own output is easier to read without it.
+[[maybe_unused]] const bool kQuietLogs = (spdlog::set_level(spdlog::level::warn), true);
+}  // namespace
