@@ -6,6 +6,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
+#include <array>
 #include <stdexcept>
 #include <filesystem>
 
@@ -260,6 +261,76 @@ void WsClient::hello_visitor(const Visitor& v, std::int64_t last_seq) {
 void WsClient::hello_agent(const std::string& token) {
   send(json::object{{"type", "hello"}, {"role", "agent"}, {"token", token}});
   expect_type("welcome");
+}
+
+struct SilentWs::Impl {
+  net::io_context io;
+  websocket::stream<beast::tcp_stream> ws{io};
+};
+
+SilentWs::SilentWs(std::uint16_t port, const json::value& hello) : impl_(std::make_unique<Impl>()) {
+  auto& sock = beast::get_lowest_layer(impl_->ws).socket();
+  sock.open(tcp::v4());
+  sock.set_option(net::socket_base::receive_buffer_size(4096));
+  sock.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port));
+  impl_->ws.handshake("127.0.0.1:" + std::to_string(port), "/ws");
+  send(hello);
+}
+
+SilentWs::~SilentWs() {
+  beast::error_code ec;
+  beast::get_lowest_layer(impl_->ws).socket().close(ec);
+}
+
+void SilentWs::send(const json::value& v) {
+  impl_->ws.text(true);
+  impl_->ws.write(net::buffer(json::serialize(v)));
+}
+
+bool SilentWs::closed_by_server(std::chrono::milliseconds deadline) {
+  // Read raw bytes (skipping WebSocket framing) until EOF or reset.
+  auto& stream = beast::get_lowest_layer(impl_->ws);
+  stream.expires_after(deadline);
+  std::array<char, 65536> buf;
+  for (;;) {
+    beast::error_code ec;
+    stream.read_some(net::buffer(buf), ec);
+    if (ec == beast::error::timeout) return false;
+    if (ec) return true;
+  }
+}
+
+struct RawConnection::Impl {
+  net::io_context io;
+  beast::tcp_stream stream{io};
+};
+
+RawConnection::RawConnection(std::uint16_t port) : impl_(std::make_unique<Impl>()) {
+  impl_->stream.expires_after(kDeadline);
+  impl_->stream.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port));
+}
+
+RawConnection::~RawConnection() {
+  beast::error_code ec;
+  impl_->stream.socket().close(ec);
+}
+
+void RawConnection::write(const std::string& bytes) {
+  impl_->stream.expires_after(kDeadline);
+  net::write(impl_->stream, net::buffer(bytes));
+}
+
+std::string RawConnection::read_until_closed(std::chrono::milliseconds deadline) {
+  impl_->stream.expires_after(deadline);
+  std::string out;
+  std::array<char, 4096> buf;
+  for (;;) {
+    beast::error_code ec;
+    std::size_t n = impl_->stream.read_some(net::buffer(buf), ec);
+    out.append(buf.data(), n);
+    if (ec == beast::error::timeout) throw std::runtime_error("connection was not closed in time");
+    if (ec) return out;
+  }
 }
 
 bool is_event(const json::object& o, std::string_view kind) {

@@ -116,6 +116,35 @@ class WsClient {
   std::unique_ptr<Impl> impl_;
 };
 
+// A WebSocket client that completes the handshake, says hello, and then never
+// reads again, with a small receive buffer: a client that cannot keep up.
+class SilentWs {
+ public:
+  SilentWs(std::uint16_t port, const boost::json::value& hello);
+  ~SilentWs();
+  void send(const boost::json::value& v);
+  // True once the server has closed the connection (reads what is pending to find out).
+  bool closed_by_server(std::chrono::milliseconds deadline = kDeadline);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// A raw TCP connection to the server, for slow and malformed requests.
+class RawConnection {
+ public:
+  explicit RawConnection(std::uint16_t port);
+  ~RawConnection();
+  void write(const std::string& bytes);
+  // Waits until the server closes the connection; returns what it sent before that.
+  std::string read_until_closed(std::chrono::milliseconds deadline = kDeadline);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
 bool is_event(const boost::json::object& o, std::string_view kind = {});
 std::string str(const boost::json::object& o, std::string_view key);
 
