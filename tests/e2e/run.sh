@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Runs every browser test (tests/e2e/*.test.mjs) against build/baton, one at a time.
+# Exits non-zero when any fails. Screenshots land in build/screenshots/ and are
+# copied to docs/screenshots/.
+#   BATON_E2E_ASSETS=1 tests/e2e/run.sh   serves web/static from disk (no rebuild needed)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+if [ ! -x build/baton ]; then
+  echo "e2e: build/baton is missing; run 'make build' first" >&2
+  exit 1
+fi
+if [ ! -d tests/e2e/node_modules/playwright-core ]; then
+  echo "e2e: playwright-core is missing; run scripts/install-deps" >&2
+  exit 1
+fi
+exec node --test --test-concurrency=1 tests/e2e/
