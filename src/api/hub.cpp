@@ -38,10 +38,6 @@ Hub::Hub(net::any_io_executor executor, core::Store& store, core::Clock& clock, 
 
 Hub::~Hub() = default;
 
-template <typename F>
-void Hub::run(F&& f) {
-  net::post(strand_, std::forward<F>(f));
-}
 
 core::Status Hub::load() {
   core::Millis now = clock_.now();
@@ -65,7 +61,8 @@ core::Status Hub::load() {
     std::string id = c.id;
     if (auto st = desk_.add(std::move(c)); !st) spdlog::warn("conversation {}: {}", id, st.error().message);
   }
-  spdlog::info("loaded {} live conversations", desk_.live().size());
+  load_transfers();
+  spdlog::info("loaded {} live conversations and {} open transfers", desk_.live().size(), transfers_.size());
   return core::ok_status();
 }
 
@@ -179,18 +176,22 @@ core::Status Hub::can_read(const Actor& a, const core::Conversation& c) const {
     if (a.conversation == c.id) return core::ok_status();
     return Error{Errc::forbidden, "visitors may only read their own conversation"};
   }
-  if (c.agent == a.agent) return core::ok_status();
+  if (c.agent == a.agent || (!c.consultant.empty() && c.consultant == a.agent)) return core::ok_status();
   const auto* agent = desk_.agent(a.agent);
   if (agent && serves(*agent, c.queue)) return core::ok_status();
+  // The agent offered a transfer may look before answering.
+  for (const auto& [id, open] : transfers_) {
+    const auto& t = open.transfer;
+    if (t.conversation_id == c.id && t.to_agent == a.agent && core::is_open(t.state)) return core::ok_status();
+  }
   return Error{Errc::forbidden, "this conversation is not yours nor in your queues"};
 }
 
 core::Status Hub::can_act(const Actor& a, const core::Conversation& c) const {
   if (core::is_terminal(c.state)) return Error{Errc::conflict, "the conversation is closed"};
   if (a.kind == core::AuthorKind::visitor) return can_read(a, c);
-  if (c.agent == a.agent &&
-      (c.state == core::ConversationState::active || c.state == core::ConversationState::transferring))
-    return core::ok_status();
+  bool owned = c.state == core::ConversationState::active || c.state == core::ConversationState::transferring;
+  if (owned && (c.agent == a.agent || (c.consultant_joined && c.consultant == a.agent))) return core::ok_status();
   return Error{Errc::forbidden, "this conversation is not yours"};
 }
 

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
@@ -23,6 +24,7 @@
 #include "api/settings.hpp"
 #include "core/desk.hpp"
 #include "core/store.hpp"
+#include "core/transfer.hpp"
 
 namespace baton::api {
 
@@ -125,6 +127,31 @@ class Hub {
   void attach_agent(const std::string& agent, std::shared_ptr<Subscriber> sub);
   void detach_agent(const std::string& agent, const Subscriber* sub);
 
+  // Transfers inside this server (DESIGN.md §2.2). The sender must own the
+  // conversation. Agents involved get {"type":"transfer"} events as it moves.
+  // To an agent: offered; accepted or declined; unanswered after
+  // transfer_offer_ms it stays with the sender, who is told.
+  void transfer_to_agent(const Actor& from, const std::string& conversation_id, const std::string& to_agent,
+                         std::string note, Callback<core::Transfer> done);
+  // To a queue: back to waiting there, the note attached for whoever gets it.
+  void transfer_to_queue(const Actor& from, const std::string& conversation_id, const std::string& queue,
+                         std::string note, Callback<core::Transfer> done);
+  // The offered agent answers; or the sender calls the offer off.
+  void answer_transfer(const Actor& by, const std::string& transfer_id, bool accept, std::string reason,
+                       Callback<core::Transfer> done);
+  void cancel_transfer(const Actor& by, const std::string& transfer_id, Callback<core::Transfer> done);
+  // Warm consult: the owner and the consulted agent talk in notes; `join` brings
+  // the consultant into the conversation (three-way); `finish` ends it, the owner
+  // handing over (the consultant becomes the owner) or not (the consultant leaves).
+  void consult_start(const Actor& from, const std::string& conversation_id, const std::string& to_agent,
+                     std::string note, Callback<core::Transfer> done);
+  void consult_join(const Actor& by, const std::string& transfer_id, Callback<core::Transfer> done);
+  void consult_finish(const Actor& by, const std::string& transfer_id, bool hand_over,
+                      Callback<core::Transfer> done);
+  // A conversation's transfers, oldest first.
+  void transfer_history(const Actor& actor, const std::string& conversation_id,
+                        Callback<std::vector<core::Transfer>> done);
+
   // Whether `actor` may read the conversation; gives it (live or from the store).
   void readable(const Actor& actor, const std::string& conversation_id,
                 Callback<core::Conversation> done);
@@ -142,13 +169,19 @@ class Hub {
     const Subscriber* key;
     bool agent;  // sees notes
   };
+  struct OpenTransfer {
+    core::Transfer transfer;
+    std::unique_ptr<boost::asio::steady_timer> timer;
+  };
   struct AgentLink {
     std::vector<std::pair<const Subscriber*, std::weak_ptr<Subscriber>>> subs;
     std::unique_ptr<boost::asio::steady_timer> offline_timer;
   };
 
   template <typename F>
-  void run(F&& f);
+  void run(F&& f) {
+    boost::asio::post(strand_, std::forward<F>(f));
+  }
   core::Status can_read(const Actor& a, const core::Conversation& c) const;
   core::Status can_act(const Actor& a, const core::Conversation& c) const;
   // Stores `e` (seq assigned here) with the conversation's snapshot, then publishes it.
@@ -162,6 +195,20 @@ class Hub {
   void finish(const std::string& id, core::ConversationState state, const std::string& reason,
               const Actor& by, Callback<core::Ok> done);
   std::string display_name(const std::string& agent) const;
+  // Transfers (hub_transfer.cpp).
+  void load_transfers();
+  core::Transfer new_transfer(core::TransferKind kind, const core::Conversation& c, const Actor& from,
+                              std::string note, core::Millis timeout_ms);
+  void save_transfer(const core::Transfer& t);
+  void arm_transfer_timer(const std::string& id);
+  void on_transfer_deadline(const std::string& id);
+  // Ends an open transfer in `state`; returns the conversation to its sender when the
+  // state means the transfer did not happen.
+  void end_transfer(const std::string& id, core::TransferState state, const std::string& reason);
+  void announce_transfer(const core::Transfer& t);
+  void system_event(core::Conversation& c, core::EventKind kind, const std::string& agent,
+                    const std::string& text);
+  OpenTransfer* open_transfer_of(const std::string& conversation_id);
   const Site* find_site(const std::string& name) const;
 
   boost::asio::strand<boost::asio::any_io_executor> strand_;
@@ -176,6 +223,7 @@ class Hub {
   std::unordered_map<std::string, std::vector<LiveSub>> subs_;
   std::map<std::string, AgentLink, std::less<>> agent_links_;
   HubCounters counters_;
+  std::unordered_map<std::string, OpenTransfer> transfers_;  // open ones, by id
 };
 
 }  // namespace baton::api

@@ -114,6 +114,28 @@ json::object summary_json(const core::Conversation& c, std::size_t place) {
   o["last_message"] = c.last_message;
   o["offline"] = c.offline;
   o["place"] = place;
+  if (!c.consultant.empty()) {
+    o["consultant"] = c.consultant;
+    o["consultant_joined"] = c.consultant_joined;
+  }
+  return o;
+}
+
+json::object transfer_json(const core::Transfer& t) {
+  json::object o;
+  o["id"] = t.id;
+  o["conversation"] = t.conversation_id;
+  o["kind"] = core::transfer_kind_name(t.kind);
+  o["state"] = core::transfer_state_name(t.state);
+  o["from_agent"] = t.from_agent;
+  if (!t.to_agent.empty()) o["to_agent"] = t.to_agent;
+  if (!t.to_queue.empty()) o["to_queue"] = t.to_queue;
+  if (!t.to_peer.empty()) o["to_peer"] = t.to_peer;
+  o["note"] = t.note;
+  if (!t.reason.empty()) o["reason"] = t.reason;
+  o["created_at"] = t.created_at;
+  o["updated_at"] = t.updated_at;
+  if (t.deadline) o["deadline"] = t.deadline;
   return o;
 }
 

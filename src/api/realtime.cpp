@@ -183,6 +183,50 @@ void RealtimeClient::on_text(std::string_view text) {
     if (conv.empty()) return send_error(Errc::bad_request, "conversation is required", t);
     return hub_.claim(actor.agent, conv, reply_ok);
   }
+  auto reply_transfer = [self = shared_from_this(), t, conv](core::Result<core::Transfer> r) {
+    if (!r) return self->send_error(r.error().code, r.error().message, t, {}, conv);
+    json::object ok;
+    ok["type"] = "ok";
+    ok["in_reply_to"] = t;
+    ok["transfer"] = transfer_json(*r);
+    self->send(payload_of(ok));
+  };
+  if (t == "transfer" || t == "consult") {
+    if (conv.empty()) return send_error(Errc::bad_request, "conversation is required", t);
+    auto note = get_string(o, "note", hub_.settings().max_message_bytes, false);
+    if (!note) return send_error(note.error().code, note.error().message, t, {}, conv);
+    if (t == "consult") {
+      auto agent = get_string(o, "agent", 64, true);
+      if (!agent) return send_error(agent.error().code, agent.error().message, t, {}, conv);
+      return hub_.consult_start(actor, conv, *agent, std::move(*note), reply_transfer);
+    }
+    auto to_it = o.find("to");
+    if (to_it == o.end() || !to_it->value().is_object())
+      return send_error(Errc::bad_request, "to must be an object: {\"agent\": ...} or {\"queue\": ...}", t, {}, conv);
+    const json::object& to = to_it->value().get_object();
+    auto agent = get_string(to, "agent", 64, false);
+    auto queue = get_string(to, "queue", 64, false);
+    if (!agent || !queue) return send_error(Errc::bad_request, "to.agent and to.queue must be strings", t, {}, conv);
+    if (!agent->empty()) return hub_.transfer_to_agent(actor, conv, *agent, std::move(*note), reply_transfer);
+    if (!queue->empty()) return hub_.transfer_to_queue(actor, conv, *queue, std::move(*note), reply_transfer);
+    return send_error(Errc::bad_request, "to needs an agent or a queue", t, {}, conv);
+  }
+  if (t == "transfer.accept" || t == "transfer.decline" || t == "transfer.cancel" || t == "consult.join" ||
+      t == "consult.finish") {
+    auto id = get_string(o, "transfer", kMaxIdBytes, true);
+    if (!id) return send_error(id.error().code, id.error().message, t);
+    if (t == "transfer.accept") return hub_.answer_transfer(actor, *id, true, {}, reply_transfer);
+    if (t == "transfer.decline") {
+      auto reason = get_string(o, "reason", 500, false);
+      if (!reason) return send_error(reason.error().code, reason.error().message, t);
+      return hub_.answer_transfer(actor, *id, false, std::move(*reason), reply_transfer);
+    }
+    if (t == "transfer.cancel") return hub_.cancel_transfer(actor, *id, reply_transfer);
+    if (t == "consult.join") return hub_.consult_join(actor, *id, reply_transfer);
+    auto hand_over = get_bool(o, "hand_over", true);
+    if (!hand_over) return send_error(hand_over.error().code, hand_over.error().message, t);
+    return hub_.consult_finish(actor, *id, *hand_over, reply_transfer);
+  }
   if (t == "status") {
     auto status = get_string(o, "status", 16, true);
     if (!status) return send_error(status.error().code, status.error().message, t);

@@ -187,6 +187,7 @@ void ApiService::route(Request& req, Respond& respond) {
       if (parts.size() == 3) return conversation(req, id, std::move(respond));
       if (parts.size() == 4 && parts[3] == "events") return events(req, id, std::move(respond));
       if (parts.size() == 4 && parts[3] == "transcript") return transcript(req, id, std::move(respond));
+      if (parts.size() == 4 && parts[3] == "transfers") return transfers(req, id, std::move(respond));
     }
   }
   respond(error_response(Errc::not_found, "no such page or endpoint"));
@@ -615,6 +616,17 @@ std::shared_ptr<http::WsHandler> ApiService::upgrade(const Request& req, Respons
     sessions_.resolve(token.empty() ? cookie : token, std::move(done));
   };
   return std::make_shared<RealtimeClient>(hub_, authenticate);
+}
+
+void ApiService::transfers(const Request& req, const std::string& id, Respond respond) {
+  with_agent(req, respond, [this, id, respond](Actor a) {
+    hub_.transfer_history(a, id, [respond](core::Result<std::vector<core::Transfer>> r) {
+      if (!r) return respond(error_response(r.error()));
+      json::array arr;
+      for (const auto& t : *r) arr.push_back(transfer_json(t));
+      respond(json_response(200, json::object{{"transfers", std::move(arr)}}));
+    });
+  });
 }
 
 }  // namespace baton::api

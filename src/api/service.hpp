@@ -36,6 +36,7 @@ class ApiService final : public http::Service {
   void conversation(const http::Request& req, const std::string& id, Respond respond);
   void events(const http::Request& req, const std::string& id, Respond respond);
   void transcript(const http::Request& req, const std::string& id, Respond respond);
+  void transfers(const http::Request& req, const std::string& id, Respond respond);
   void availability(const http::Request& req, Respond respond);
   void create(const http::Request& req, Respond respond);
 

@@ -36,6 +36,10 @@ struct Settings {
   // Failed sign-ins allowed per address in a window before 429.
   int login_failures_per_window = 10;
   core::Millis login_window_ms = 5 * 60'000;
+  // How long an agent has to answer a transfer offer (DESIGN.md §2.2: 20 s).
+  core::Millis transfer_offer_ms = 20'000;
+  // How long a consult may stay open before it ends by itself.
+  core::Millis consult_timeout_ms = 15 * 60'000;
   bool demo = false;
   std::string assets_dir;  // when set, web assets are read from this folder (development)
 };

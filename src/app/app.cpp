@@ -42,6 +42,7 @@ api::Settings to_settings(const Config& c, const AppOptions& o) {
   s.max_json_depth = c.limits.max_json_depth;
   s.session_ttl_ms = static_cast<core::Millis>(c.limits.session_ttl_h) * 3600 * 1000;
   s.agent_offline_grace_ms = o.agent_offline_grace_ms;
+  s.transfer_offer_ms = o.transfer_offer_ms;
   s.demo = o.demo;
   s.assets_dir = o.assets_dir;
   return s;

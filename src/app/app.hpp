@@ -22,6 +22,8 @@ struct AppOptions {
   int blocking_threads = 2; // threads for store reads and password hashing
   // Agents whose last console closed go offline after this long.
   std::int64_t agent_offline_grace_ms = 30'000;
+  // How long an agent has to answer a transfer offer (DESIGN.md §2.2).
+  std::int64_t transfer_offer_ms = 20'000;
 };
 
 class App {

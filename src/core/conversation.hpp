@@ -87,6 +87,9 @@ struct Conversation {
   std::int64_t last_seq = 0;
   bool offline = false;       // left as an offline message
   std::string last_message;   // preview for lists (visible messages only)
+  // A consult (warm transfer): the agent consulted, and whether the visitor sees them yet.
+  std::string consultant;
+  bool consultant_joined = false;
 };
 
 // Moves `c` to `to` if allowed and stamps the time. On error `c` is unchanged.

@@ -177,6 +177,24 @@ Status Desk::requeue(std::string_view id, const std::string& queue, Millis now) 
   return ok_status();
 }
 
+Status Desk::reassign(std::string_view id, std::string_view agent_name, Millis now) {
+  Conversation* c = find(id);
+  if (!c) return Error{Errc::not_found, "no such conversation"};
+  auto it = agents_.find(agent_name);
+  if (it == agents_.end()) return Error{Errc::not_found, "no such agent"};
+  if (c->state != ConversationState::active && c->state != ConversationState::transferring)
+    return Error{Errc::conflict, "conversation is not owned by an agent"};
+  if (c->state == ConversationState::transferring) {
+    if (auto st = transition(*c, ConversationState::active, now); !st) return st;
+  }
+  release(*c, now);
+  c->agent = it->second.profile.name;
+  it->second.conversations.insert(c->id);
+  it->second.idle_since = now;
+  c->updated_at = now;
+  return ok_status();
+}
+
 Result<Conversation> Desk::finish(std::string_view id, ConversationState terminal,
                                   const std::string& reason, Millis now) {
   if (!is_terminal(terminal)) return Error{Errc::internal, "finish needs a terminal state"};

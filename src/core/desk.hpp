@@ -66,6 +66,9 @@ class Desk {
   // A conversation goes (back) to waiting at the end of `queue`'s line (its own
   // queue when empty); an owned one frees its agent.
   Status requeue(std::string_view id, const std::string& queue, Millis now);
+  // Hands an owned conversation to `agent` (who need not serve its queue nor have
+  // room: they accepted it). The conversation becomes active; the old owner is freed.
+  Status reassign(std::string_view id, std::string_view agent, Millis now);
   // Ends a live conversation (closed, abandoned, transferred) and frees its agent.
   // The conversation leaves the desk; its final state is returned.
   Result<Conversation> finish(std::string_view id, ConversationState terminal,

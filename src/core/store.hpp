@@ -13,6 +13,7 @@
 
 #include "core/conversation.hpp"
 #include "core/error.hpp"
+#include "core/transfer.hpp"
 
 namespace baton::core {
 
@@ -34,6 +35,7 @@ struct Write {
   std::optional<Conversation> conversation;
   std::optional<AgentSession> put_session;
   std::optional<std::string> delete_session;  // token hash
+  std::optional<Transfer> transfer;           // upserted by id
 };
 
 struct WriteResult {
@@ -76,6 +78,11 @@ class Store {
   // Conversations newest first (by updated_at, then id), paginated by the cursor.
   virtual Result<std::vector<Conversation>> list(const ListQuery& q) = 0;
   virtual Result<std::optional<AgentSession>> session(std::string_view token_hash) = 0;
+  // Transfers of a conversation, oldest first (its history).
+  virtual Result<std::vector<Transfer>> transfers(std::string_view conversation_id) = 0;
+  virtual Result<std::optional<Transfer>> transfer(std::string_view id) = 0;
+  // Every transfer in an open state, for start-up (their timers start again).
+  virtual Result<std::vector<Transfer>> open_transfers() = 0;
 };
 
 }  // namespace baton::core

@@ -80,6 +80,31 @@ CREATE TABLE agent_sessions (
   expires_at INTEGER NOT NULL
 ) WITHOUT ROWID;
 )sql",
+    // 2: transfers, and the consulted agent of a warm transfer.
+    R"sql(
+ALTER TABLE conversations ADD COLUMN consultant TEXT NOT NULL DEFAULT '';
+ALTER TABLE conversations ADD COLUMN consultant_joined INTEGER NOT NULL DEFAULT 0;
+
+CREATE TABLE transfers (
+  id              TEXT PRIMARY KEY NOT NULL,
+  conversation_id TEXT NOT NULL,
+  kind            TEXT NOT NULL,
+  state           TEXT NOT NULL,
+  from_agent      TEXT NOT NULL DEFAULT '',
+  to_agent        TEXT NOT NULL DEFAULT '',
+  to_queue        TEXT NOT NULL DEFAULT '',
+  to_peer         TEXT NOT NULL DEFAULT '',
+  note            TEXT NOT NULL DEFAULT '',
+  reason          TEXT NOT NULL DEFAULT '',
+  created_at      INTEGER NOT NULL,
+  updated_at      INTEGER NOT NULL,
+  deadline        INTEGER NOT NULL DEFAULT 0,
+  detail          TEXT NOT NULL DEFAULT '{}'
+) WITHOUT ROWID;
+CREATE INDEX transfers_by_conversation ON transfers (conversation_id, created_at);
+-- open_transfers(): only open transfers have a deadline.
+CREATE INDEX transfers_open ON transfers (deadline) WHERE deadline <> 0;
+)sql",
 };
 
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
@@ -88,11 +113,13 @@ constexpr int kBusyTimeoutMs = 5000;
 const std::string kConversationColumns =
     "id, site, queue, state, agent, visitor_name, visitor_email, visitor_page, "
     "visitor_user_agent, visitor_origin, visitor_token_hash, created_at, waiting_since, "
-    "updated_at, closed_at, close_reason, last_seq, offline, last_message";
+    "updated_at, closed_at, close_reason, last_seq, offline, last_message, consultant, "
+    "consultant_joined";
 
 const std::string kUpsertConversation =
     "INSERT INTO conversations (" + kConversationColumns +
-    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
+    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,"
+    " ?20, ?21)"
     // An upsert, never INSERT OR REPLACE: REPLACE deletes the row first, and the
     // foreign key would cascade that delete to the conversation's events.
     " ON CONFLICT (id) DO UPDATE SET site = excluded.site, queue = excluded.queue,"
@@ -103,7 +130,19 @@ const std::string kUpsertConversation =
     " waiting_since = excluded.waiting_since, updated_at = excluded.updated_at,"
     " closed_at = excluded.closed_at, close_reason = excluded.close_reason,"
     " last_seq = excluded.last_seq, offline = excluded.offline,"
-    " last_message = excluded.last_message";
+    " last_message = excluded.last_message, consultant = excluded.consultant,"
+    " consultant_joined = excluded.consultant_joined";
+
+const std::string kTransferColumns =
+    "id, conversation_id, kind, state, from_agent, to_agent, to_queue, to_peer, note, reason,"
+    " created_at, updated_at, deadline, detail";
+
+const std::string kUpsertTransfer =
+    "INSERT INTO transfers (" + kTransferColumns +
+    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+    " ON CONFLICT (id) DO UPDATE SET state = excluded.state, to_agent = excluded.to_agent,"
+    " to_queue = excluded.to_queue, note = excluded.note, reason = excluded.reason,"
+    " updated_at = excluded.updated_at, deadline = excluded.deadline, detail = excluded.detail";
 
 const std::string kInsertEvent =
     "INSERT INTO events (conversation_id, seq, kind, author_kind, author_id, author_name,"
@@ -160,7 +199,31 @@ void bind_conversation(Statement& st, const Conversation& c) {
       .bind(16, c.close_reason)
       .bind(17, c.last_seq)
       .bind(18, std::int64_t{c.offline ? 1 : 0})
-      .bind(19, c.last_message);
+      .bind(19, c.last_message)
+      .bind(20, c.consultant)
+      .bind(21, std::int64_t{c.consultant_joined ? 1 : 0});
+}
+
+Result<core::Transfer> read_transfer(const Statement& st) {
+  core::Transfer t;
+  t.id = st.column_text(0);
+  t.conversation_id = st.column_text(1);
+  auto kind = core::parse_transfer_kind(st.column_text(2));
+  auto state = core::parse_transfer_state(st.column_text(3));
+  if (!kind || !state) return Error{Errc::internal, "transfer " + t.id + " has an unknown kind or state"};
+  t.kind = *kind;
+  t.state = *state;
+  t.from_agent = st.column_text(4);
+  t.to_agent = st.column_text(5);
+  t.to_queue = st.column_text(6);
+  t.to_peer = st.column_text(7);
+  t.note = st.column_text(8);
+  t.reason = st.column_text(9);
+  t.created_at = st.column_int64(10);
+  t.updated_at = st.column_int64(11);
+  t.deadline = st.column_int64(12);
+  t.detail = st.column_text(13);
+  return t;
 }
 
 Result<Conversation> read_conversation(const Statement& st) {
@@ -189,6 +252,8 @@ Result<Conversation> read_conversation(const Statement& st) {
   c.last_seq = st.column_int64(16);
   c.offline = st.column_int64(17) != 0;
   c.last_message = st.column_text(18);
+  c.consultant = st.column_text(19);
+  c.consultant_joined = st.column_int64(20) != 0;
   return c;
 }
 
@@ -528,6 +593,26 @@ Result<WriteResult> SqliteStore::apply(const core::Write& w) {
       st->bind(1, *w.delete_session);
       if (auto r = st->run(); !r) return r.error();
     }
+    if (w.transfer) {
+      const core::Transfer& t = *w.transfer;
+      auto st = db.prepare(kUpsertTransfer);
+      if (!st) return st.error();
+      st->bind(1, t.id)
+          .bind(2, t.conversation_id)
+          .bind(3, core::transfer_kind_name(t.kind))
+          .bind(4, core::transfer_state_name(t.state))
+          .bind(5, t.from_agent)
+          .bind(6, t.to_agent)
+          .bind(7, t.to_queue)
+          .bind(8, t.to_peer)
+          .bind(9, t.note)
+          .bind(10, t.reason)
+          .bind(11, t.created_at)
+          .bind(12, t.updated_at)
+          .bind(13, t.deadline)
+          .bind(14, t.detail);
+      if (auto r = st->run(); !r) return r.error();
+    }
     if (take_injected_failure()) {
       return Error{Errc::unavailable, "database or disk is full (injected for test)"};
     }
@@ -639,6 +724,34 @@ Result<std::optional<AgentSession>> SqliteStore::session(std::string_view token_
   s.created_at = st->column_int64(2);
   s.expires_at = st->column_int64(3);
   return std::optional<AgentSession>(std::move(s));
+}
+
+Result<std::vector<core::Transfer>> SqliteStore::transfers(std::string_view conversation_id) {
+  auto lease = lease_reader();
+  auto st = lease.db().prepare("SELECT " + kTransferColumns +
+                               " FROM transfers WHERE conversation_id = ?1 ORDER BY created_at, id");
+  if (!st) return st.error();
+  st->bind(1, conversation_id);
+  return collect<core::Transfer>(*st, read_transfer);
+}
+
+Result<std::optional<core::Transfer>> SqliteStore::transfer(std::string_view id) {
+  auto lease = lease_reader();
+  auto st = lease.db().prepare("SELECT " + kTransferColumns + " FROM transfers WHERE id = ?1");
+  if (!st) return st.error();
+  st->bind(1, id);
+  auto all = collect<core::Transfer>(*st, read_transfer);
+  if (!all) return all.error();
+  if (all->empty()) return std::optional<core::Transfer>{};
+  return std::optional<core::Transfer>(std::move(all->front()));
+}
+
+Result<std::vector<core::Transfer>> SqliteStore::open_transfers() {
+  auto lease = lease_reader();
+  auto st = lease.db().prepare("SELECT " + kTransferColumns +
+                               " FROM transfers WHERE deadline <> 0 ORDER BY created_at, id");
+  if (!st) return st.error();
+  return collect<core::Transfer>(*st, read_transfer);
 }
 
 }  // namespace baton::storage

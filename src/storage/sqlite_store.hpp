@@ -66,6 +66,9 @@ class SqliteStore final : public core::Store {
   // q.limit is capped at kMaxListLimit.
   core::Result<std::vector<core::Conversation>> list(const core::ListQuery& q) override;
   core::Result<std::optional<core::AgentSession>> session(std::string_view token_hash) override;
+  core::Result<std::vector<core::Transfer>> transfers(std::string_view conversation_id) override;
+  core::Result<std::optional<core::Transfer>> transfer(std::string_view id) override;
+  core::Result<std::vector<core::Transfer>> open_transfers() override;
 
   // The schema version this binary creates and understands (PRAGMA user_version).
   static int schema_version();
