@@ -1,6 +1,9 @@
 # Baton: the two commands most people need are `make demo` and `make test`.
 BUILD ?= build
 JOBS ?= $(shell nproc)
+# ccache hits across clones in different folders (CI clones afresh).
+export CCACHE_BASEDIR := $(CURDIR)
+export CCACHE_NOHASHDIR := true
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo
 
 .PHONY: all build deps test unit integration e2e demo clean

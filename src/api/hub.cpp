@@ -452,9 +452,27 @@ void Hub::notify_agents(const core::Conversation& c, const std::string& previous
   }
 }
 
+void Hub::release_conversations_of(const std::string& agent) {
+  const auto* a = desk_.agent(agent);
+  if (!a) return;
+  std::vector<std::string> ids(a->conversations.begin(), a->conversations.end());
+  core::Millis now = clock_.now();
+  for (const auto& id : ids) {
+    core::Conversation* c = desk_.find(id);
+    if (!c || c->state != core::ConversationState::active || open_transfer_of(id)) continue;
+    if (!desk_.requeue(id, "", now)) continue;
+    system_event(*c, core::EventKind::left, agent,
+                 display_name(agent) + " is no longer available. You are back in the queue for the next agent.");
+    notify_agents(*c, agent);
+    after_queue_change(c->queue);
+  }
+}
+
 void Hub::set_status(const std::string& agent, core::AgentStatus status, Callback<core::Ok> done) {
   run([this, agent, status, done = std::move(done)] {
     if (!desk_.set_status(agent, status, clock_.now())) return done(Error{Errc::not_found, "no such agent"});
+    // Offline means gone: nobody waits for an agent who is not there.
+    if (status == core::AgentStatus::offline) release_conversations_of(agent);
     json::object o;
     o["type"] = "status";
     o["status"] = core::status_name(status);
@@ -473,6 +491,11 @@ void Hub::subscribe(const Actor& actor, const std::string& conversation_id, std:
            [this, actor, conversation_id, after_seq, sub = std::move(sub),
             done = std::move(done)](core::Result<core::Conversation> r) mutable {
              if (!r) return done(r.error());
+             if (after_seq > r->last_seq) {
+               return done(Error{Errc::bad_request, "after_seq " + std::to_string(after_seq) +
+                                                        " is past the conversation's last event (" +
+                                                        std::to_string(r->last_seq) + ")"});
+             }
              auto& list = subs_[conversation_id];
              const Subscriber* key = sub.get();
              bool agent = actor.kind == core::AuthorKind::agent;
@@ -505,6 +528,12 @@ void Hub::subscribe(const Actor& actor, const std::string& conversation_id, std:
              });
              if (!agent) {
                if (desk_.place_in_line(conversation_id) > 0) after_queue_change(r->queue);
+               // A page that missed the move hears it again, until the join code runs out.
+               OpenTransfer* open = open_transfer_of(conversation_id);
+               if (open && open->transfer.kind == core::TransferKind::peer &&
+                   open->transfer.state == core::TransferState::moving && open->transfer.detail.find("\"direction\":\"out\"") != std::string::npos) {
+                 if (const auto* c = desk_.find(conversation_id)) send_move(*c, open->transfer);
+               }
              }
            });
 }
@@ -581,6 +610,8 @@ void Hub::detach_agent(const std::string& agent, const Subscriber* sub) {
       auto link = agent_links_.find(agent);
       if (link == agent_links_.end() || !link->second.subs.empty()) return;
       desk_.set_status(agent, core::AgentStatus::offline, clock_.now());
+      release_conversations_of(agent);
+      route();
       if (const auto* a = desk_.agent(agent)) {
         for (const auto& q : a->profile.queues) after_queue_change(q);
       }

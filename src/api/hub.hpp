@@ -12,6 +12,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <boost/json/object.hpp>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -25,6 +26,7 @@
 #include "core/desk.hpp"
 #include "core/store.hpp"
 #include "core/transfer.hpp"
+#include "federation/peer_client.hpp"
 
 namespace baton::api {
 
@@ -148,6 +150,45 @@ class Hub {
   void consult_join(const Actor& by, const std::string& transfer_id, Callback<core::Transfer> done);
   void consult_finish(const Actor& by, const std::string& transfer_id, bool hand_over,
                       Callback<core::Transfer> done);
+  // ---- Transfers to other organizations (DESIGN.md §2.3-2.4; hub_federation.cpp) ----
+  // REQUIRES before use: enable_federation. `client` and `pool` must outlive the hub.
+  void enable_federation(federation::PeerClient& client, boost::asio::thread_pool& pool);
+  // Origin, step 2: offers the conversation to `peer`; the transfer (state offering)
+  // gets the peer's allowed queues with their wait figures, or fails with the reason.
+  void peer_offer(const Actor& from, const std::string& conversation_id, const std::string& peer,
+                  Callback<core::Transfer> done);
+  // Origin, step 3: sends the context packet for the chosen queue; the visitor is moved.
+  void peer_confirm(const Actor& from, const std::string& transfer_id, const std::string& queue,
+                    std::string note, Callback<core::Transfer> done);
+  // Origin, step 4: what the transfer page shows this visitor (its own token only).
+  struct MovePage {
+    std::string destination;  // the peer's organization name
+    std::string join_url;     // from stored peer configuration only
+    std::string join_code;
+    std::string site;
+  };
+  void transfer_page(const std::string& conversation_id, const std::string& token, Callback<MovePage> done);
+  // The way back from the transfer page: the visitor stays; the peer is told. Gives the site.
+  void visitor_stays(const std::string& conversation_id, const std::string& token, Callback<std::string> done);
+  // Destination, step 5: the visitor's browser presents its join code (once).
+  struct Joined {
+    std::string conversation;
+    std::string token;
+    std::string site;
+  };
+  void redeem_join(const std::string& code, Callback<Joined> done);
+  // Destination: send a transferred visitor back to the organization it came from.
+  void peer_recall(const Actor& by, const std::string& conversation_id, Callback<core::Transfer> done);
+  // A verified server-to-server request: `peer` owns the key that signed it.
+  struct FedReply {
+    int status = 200;
+    boost::json::object body;
+  };
+  void on_federation(const std::string& peer, const std::string& action, const std::string& transfer_id,
+                     boost::json::object body, std::function<void(FedReply)> done);
+  // The partner organizations an agent may transfer to.
+  std::vector<PeerSettings> peers() const { return settings_.federation.peers; }
+
   // A conversation's transfers, oldest first.
   void transfer_history(const Actor& actor, const std::string& conversation_id,
                         Callback<std::vector<core::Transfer>> done);
@@ -188,6 +229,8 @@ class Hub {
   void append(core::Conversation& c, core::Event e, Callback<Ack> done);
   void publish(const core::Event& e);
   void route();
+  // Puts an agent's active conversations back in their queues (the agent is gone).
+  void release_conversations_of(const std::string& agent);
   void after_queue_change(const std::string& queue);
   void notify_agents(const core::Conversation& c, const std::string& previous_agent = {});
   void notify_queues();
@@ -209,6 +252,22 @@ class Hub {
   void system_event(core::Conversation& c, core::EventKind kind, const std::string& agent,
                     const std::string& text);
   OpenTransfer* open_transfer_of(const std::string& conversation_id);
+  // Federation internals (hub_federation.cpp).
+  void peer_call(const std::string& peer, const std::string& path, boost::json::object body,
+                 std::function<void(core::Result<federation::PeerReply>)> on_strand);
+  std::string derive_code(std::string_view purpose, std::string_view id) const;
+  void fed_offer(const PeerSettings& peer, const std::string& transfer_id, const boost::json::object& body,
+                 std::function<void(FedReply)> done);
+  void fed_context(const PeerSettings& peer, const std::string& transfer_id, const boost::json::object& body,
+                   std::function<void(FedReply)> done);
+  void fed_cancel(const PeerSettings& peer, const std::string& transfer_id, std::function<void(FedReply)> done);
+  void fed_outcome(const PeerSettings& peer, const std::string& action, const std::string& transfer_id,
+                   const boost::json::object& body, std::function<void(FedReply)> done);
+  void notify_origin(const core::Transfer& inbound, const std::string& action, int attempt = 0);
+  void visitor_back_with_sender(core::Conversation& c, const std::string& message);
+  void send_move(const core::Conversation& c, const core::Transfer& t);
+  federation::PeerClient* peer_client_ = nullptr;
+  boost::asio::thread_pool* peer_pool_ = nullptr;
   const Site* find_site(const std::string& name) const;
 
   boost::asio::strand<boost::asio::any_io_executor> strand_;
@@ -224,6 +283,8 @@ class Hub {
   std::map<std::string, AgentLink, std::less<>> agent_links_;
   HubCounters counters_;
   std::unordered_map<std::string, OpenTransfer> transfers_;  // open ones, by id
+  // Hop counts of conversations that came from a partner (in memory; see docs/federation.md).
+  std::unordered_map<std::string, int> hop_counts_;
 };
 
 }  // namespace baton::api

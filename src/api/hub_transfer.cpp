@@ -91,6 +91,32 @@ void Hub::on_transfer_deadline(const std::string& id) {
   if (it == transfers_.end()) return;
   const core::Transfer& t = it->second.transfer;
   if (clock_.now() < t.deadline) return arm_transfer_timer(id);  // moved meanwhile
+  if (t.kind == TransferKind::peer) {
+    const PeerSettings* p = settings_.federation.find(t.to_peer);
+    std::string who = p ? p->display_name : t.to_peer;
+    bool inbound = t.detail.find("\"direction\":\"in\"") != std::string::npos;
+    core::Transfer copy = t;
+    if (inbound) {
+      // Destination: the join code ran out unused; the holding conversation goes,
+      // and the origin, which still has the visitor, is told.
+      std::string holding = t.conversation_id;
+      end_transfer(id, TransferState::expired, "The visitor did not arrive in time.");
+      if (!holding.empty())
+        finish(holding, core::ConversationState::abandoned, "The visitor did not arrive.",
+               Actor{core::AuthorKind::system, {}, {}, {}}, nullptr);
+      if (copy.state == TransferState::moving) notify_origin(copy, "expired");
+      return;
+    }
+    std::string reason = copy.state == TransferState::offering
+                             ? "The offer to " + who + " ran out before it was confirmed."
+                             : "The visitor did not arrive at " + who + " in time.";
+    end_transfer(id, TransferState::expired, reason);
+    if (copy.state == TransferState::moving) {
+      peer_call(copy.to_peer, "/federation/v1/transfers/" + copy.id + "/cancel",
+                boost::json::object{{"transfer_id", copy.id}}, [](core::Result<federation::PeerReply>) {});
+    }
+    return;
+  }
   std::string who = t.to_agent.empty() ? std::string("the destination") : display_name(t.to_agent);
   std::string reason = t.kind == TransferKind::consult ? "The consultation ended after its time limit."
                                                        : who + " did not answer in time.";
@@ -134,6 +160,14 @@ void Hub::end_transfer(const std::string& id, TransferState state, const std::st
   if (c && t.kind == TransferKind::agent && c->state == core::ConversationState::transferring) {
     // It did not happen: the sender keeps the conversation.
     (void)core::transition(*c, core::ConversationState::active, now);
+  }
+  if (c && t.kind == TransferKind::peer && c->state == core::ConversationState::transferring && !c->agent.empty()) {
+    // Origin: the visitor stays (or comes back) with the sender, and is told if it was moving.
+    const PeerSettings* p = settings_.federation.find(t.to_peer);
+    std::string who = p ? p->display_name : t.to_peer;
+    visitor_back_with_sender(*c, t.detail.find("\"join_code\"") != std::string::npos
+                                     ? "We could not connect you to " + who + ". You are back with " + settings_.organization + "."
+                                     : "");
   }
   if (c && t.kind == TransferKind::consult && state != TransferState::completed) {
     if (c->consultant_joined) system_event(*c, core::EventKind::left, c->consultant, display_name(c->consultant) + " left the conversation.");

@@ -136,6 +136,16 @@ json::object transfer_json(const core::Transfer& t) {
   o["created_at"] = t.created_at;
   o["updated_at"] = t.updated_at;
   if (t.deadline) o["deadline"] = t.deadline;
+  if (t.kind == core::TransferKind::peer) {
+    // What agents may see of a federated transfer's details; codes stay inside.
+    boost::system::error_code ec;
+    auto detail = json::parse(t.detail, ec);
+    if (!ec && detail.is_object()) {
+      for (const char* key : {"direction", "destination", "origin_organization", "queues"}) {
+        if (auto* v = detail.as_object().if_contains(key)) o[key] = *v;
+      }
+    }
+  }
   return o;
 }
 

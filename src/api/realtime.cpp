@@ -206,10 +206,25 @@ void RealtimeClient::on_text(std::string_view text) {
     const json::object& to = to_it->value().get_object();
     auto agent = get_string(to, "agent", 64, false);
     auto queue = get_string(to, "queue", 64, false);
-    if (!agent || !queue) return send_error(Errc::bad_request, "to.agent and to.queue must be strings", t, {}, conv);
+    auto peer = get_string(to, "peer", 64, false);
+    if (!agent || !queue || !peer) return send_error(Errc::bad_request, "to.agent, to.queue and to.peer must be strings", t, {}, conv);
+    if (!peer->empty()) return hub_.peer_offer(actor, conv, *peer, reply_transfer);
     if (!agent->empty()) return hub_.transfer_to_agent(actor, conv, *agent, std::move(*note), reply_transfer);
     if (!queue->empty()) return hub_.transfer_to_queue(actor, conv, *queue, std::move(*note), reply_transfer);
     return send_error(Errc::bad_request, "to needs an agent or a queue", t, {}, conv);
+  }
+  if (t == "transfer.return") {
+    if (conv.empty()) return send_error(Errc::bad_request, "conversation is required", t);
+    return hub_.peer_recall(actor, conv, reply_transfer);
+  }
+  if (t == "transfer.confirm") {
+    auto id = get_string(o, "transfer", kMaxIdBytes, true);
+    if (!id) return send_error(id.error().code, id.error().message, t);
+    auto queue = get_string(o, "queue", 64, true);
+    if (!queue) return send_error(queue.error().code, queue.error().message, t);
+    auto note = get_string(o, "note", hub_.settings().max_message_bytes, false);
+    if (!note) return send_error(note.error().code, note.error().message, t);
+    return hub_.peer_confirm(actor, *id, *queue, std::move(*note), reply_transfer);
   }
   if (t == "transfer.accept" || t == "transfer.decline" || t == "transfer.cancel" || t == "consult.join" ||
       t == "consult.finish") {
@@ -261,9 +276,15 @@ void RealtimeClient::start_session(Actor actor, const std::string& conversation,
     auto& s = streams_[conversation];
     s.backfilling = true;
     s.sent = last_seq;
-    hub_.subscribe(actor, conversation, last_seq, shared_from_this(), [self = shared_from_this(), conversation](core::Result<core::Ok> r) {
-      if (!r) self->send_error(r.error().code, r.error().message, "hello", {}, conversation);
-    });
+    hub_.subscribe(actor, conversation, last_seq, shared_from_this(),
+                   [self = shared_from_this(), conversation](core::Result<core::Ok> r) {
+                     if (r) return;
+                     {
+                       std::lock_guard lock(self->mu_);
+                       self->streams_.erase(conversation);
+                     }
+                     self->send_error(r.error().code, r.error().message, "hello", {}, conversation);
+                   });
   }
 }
 

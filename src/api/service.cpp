@@ -9,6 +9,7 @@
 #include "api/assets.hpp"
 #include "api/json.hpp"
 #include "api/realtime.hpp"
+#include "federation/peer_client.hpp"
 #include "core/text.hpp"
 
 namespace baton::api {
@@ -136,6 +137,9 @@ std::string ApiService::chat_frame_ancestors() const {
   std::string out = "'self'";
   for (const auto& s : hub_.settings().sites)
     for (const auto& o : s.origins) out += " " + o;
+  // A visitor sent here by a partner may still be inside that partner's widget.
+  for (const auto& p : hub_.settings().federation.peers)
+    for (const auto& o : p.embed_origins) out += " " + o;
   return out;
 }
 
@@ -148,12 +152,13 @@ void ApiService::handle(Request req, Respond respond) {
 }
 
 void ApiService::route(Request& req, Respond& respond) {
-  const std::string& m = req.method;
+  // HEAD is answered as GET; the server sends the headers only.
+  const std::string m = req.method == "HEAD" ? std::string("GET") : req.method;
   auto parts = split_path(req.path);
   std::string_view p0 = parts.size() > 0 ? parts[0] : std::string_view{};
 
   if (parts.empty()) {
-    if (m != "GET" && m != "HEAD") return respond(error_response(Errc::bad_request, "method not allowed"));
+    if (m != "GET") return respond(error_response(Errc::bad_request, "method not allowed"));
     Response r = Response::text(303, "See /console\n");
     r.set("Location", "/console");
     return respond(std::move(r));
@@ -168,6 +173,20 @@ void ApiService::route(Request& req, Respond& respond) {
     if (p0 == "favicon.ico") return respond(Response::text(204, ""));
   }
   if (p0 == "assets" && parts.size() == 2 && m == "GET") return asset(parts[1], respond);
+  if (p0 == ".well-known" && parts.size() == 2 && parts[1] == "baton" && m == "GET") return well_known(respond);
+  if (p0 == "join" && parts.size() == 1) {
+    if (m == "GET") return join_page(respond);
+    if (m == "POST") return join(req, std::move(respond));
+  }
+  if (p0 == "transfer" && m == "POST") {
+    if (parts.size() == 1) return transfer_page(req, std::move(respond));
+    if (parts.size() == 2 && parts[1] == "stay") return transfer_stay(req, std::move(respond));
+  }
+  if (p0 == "federation" && parts.size() >= 3 && parts[1] == "v1" && m == "POST") {
+    if (parts.size() == 3 && parts[2] == "offers") return federation_request(req, "offer", {}, std::move(respond));
+    if (parts.size() == 5 && parts[2] == "transfers")
+      return federation_request(req, std::string(parts[4]), std::string(parts[3]), std::move(respond));
+  }
 
   if (p0 == "api" && parts.size() >= 2) {
     std::string_view p1 = parts[1];
@@ -178,6 +197,7 @@ void ApiService::route(Request& req, Respond& respond) {
     if (p1 == "agent" && parts.size() == 3 && parts[2] == "me" && m == "GET") return me(req, std::move(respond));
     if (p1 == "visitor" && parts.size() == 3) {
       if (parts[2] == "availability" && m == "GET") return availability(req, std::move(respond));
+      if (parts[2] == "handoff" && m == "POST") return handoff(req, std::move(respond));
       if (parts[2] == "conversations" && m == "POST") return create(req, std::move(respond));
     }
     if (p1 == "conversations" && m == "GET") {
@@ -361,6 +381,12 @@ void ApiService::me(const Request& req, Respond respond) {
       agents.push_back(std::move(ag));
     }
     o["agents"] = std::move(agents);
+    json::array partners;
+    for (const auto& p : hub_.settings().federation.peers) {
+      if (!hub_.settings().federation.enabled) break;
+      partners.push_back(json::object{{"name", p.name}, {"display_name", p.display_name}});
+    }
+    o["partners"] = std::move(partners);
     respond(json_response(200, o));
   });
 }
@@ -611,7 +637,9 @@ std::shared_ptr<http::WsHandler> ApiService::upgrade(const Request& req, Respons
     }
   }
   // An agent signed in by cookie is resolved at hello time (the cookie is read now).
-  std::string cookie = req.cookie(kSessionCookie);
+  // Only our own pages may use the cookie: a configured site's page, even one on the
+  // same site as Baton (where SameSite does not help), must not act as the agent.
+  std::string cookie = origin.empty() || origin == own_origin() ? req.cookie(kSessionCookie) : std::string();
   auto authenticate = [this, cookie](std::string token, Hub::Callback<Actor> done) {
     sessions_.resolve(token.empty() ? cookie : token, std::move(done));
   };
@@ -626,6 +654,229 @@ void ApiService::transfers(const Request& req, const std::string& id, Respond re
       for (const auto& t : *r) arr.push_back(transfer_json(t));
       respond(json_response(200, json::object{{"transfers", std::move(arr)}}));
     });
+  });
+}
+
+// ---- federation ----------------------------------------------------------------
+
+namespace {
+
+std::string html_escape(std::string_view in) {
+  std::string out;
+  out.reserve(in.size());
+  for (char c : in) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+// A field of an application/x-www-form-urlencoded body; "" when absent or malformed.
+std::string form_field(std::string_view body, std::string_view name) {
+  while (!body.empty()) {
+    auto amp = body.find('&');
+    std::string_view pair = body.substr(0, amp);
+    body = amp == std::string_view::npos ? std::string_view{} : body.substr(amp + 1);
+    auto eq = pair.find('=');
+    if (eq == std::string_view::npos) continue;
+    std::string key, value;
+    if (!http::percent_decode(pair.substr(0, eq), key, true) || key != name) continue;
+    if (!http::percent_decode(pair.substr(eq + 1), value, true)) return {};
+    return value;
+  }
+  return {};
+}
+
+Response html_page(int status, std::string title, std::string body_html, std::string csp) {
+  Response r = Response::text(status,
+                              "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+                              "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+                              "<title>" + html_escape(title) + "</title>"
+                              "<link rel=\"stylesheet\" href=\"/assets/chat.css\"></head>"
+                              "<body class=\"transfer-page\"><main>" + body_html + "</main></body></html>\n",
+                              "text/html; charset=utf-8");
+  r.set("Content-Security-Policy", std::move(csp));
+  r.set("Cache-Control", "no-store");
+  r.set("Referrer-Policy", "no-referrer");
+  return r;
+}
+
+}  // namespace
+
+void ApiService::enable_federation(federation::Signer& signer, federation::Verifier& verifier,
+                                   std::vector<std::string> published_keys) {
+  signer_ = &signer;
+  verifier_ = &verifier;
+  published_keys_ = std::move(published_keys);
+}
+
+void ApiService::well_known(Respond& respond) {
+  json::array keys;
+  bool current = true;
+  for (const auto& k : published_keys_) {
+    keys.push_back(json::object{{"public_key", k}, {"alg", "ed25519"}, {"current", current}});
+    current = false;
+  }
+  json::object o{{"organization", hub_.settings().organization},
+                 {"public_url", hub_.settings().public_url},
+                 {"join_url", hub_.settings().public_url + "/join"},
+                 {"federation", signer_ != nullptr},
+                 {"keys", std::move(keys)}};
+  if (signer_) o["key_id"] = signer_->key_id();
+  Response r = Response::json(200, json::serialize(o));
+  r.set("Cache-Control", "max-age=300");
+  r.set("Access-Control-Allow-Origin", "*");
+  respond(std::move(r));
+}
+
+void ApiService::federation_request(const Request& req, const std::string& action, const std::string& transfer_id,
+                                    Respond respond) {
+  if (!signer_ || !verifier_) return respond(error_response(Errc::not_found, "federation is not enabled here"));
+  federation::RequestMessage msg;
+  msg.method = req.method;
+  // Our own authority, never the Host header: a request signed for another server
+  // must not verify here.
+  msg.authority = federation::authority_of(hub_.settings().public_url);
+  msg.path = req.target.substr(0, req.target.find('?'));
+  msg.query = req.query;
+  msg.headers = req.headers;
+  msg.body = req.body;
+  // Every answer is signed and bound to the request, errors too.
+  auto reply = [this, msg, respond](int status, std::string body) {
+    Response r = Response::json(status, body);
+    r.set("Cache-Control", "no-store");
+    auto sig = signer_->sign_response(federation::OutgoingResponse{status, "application/json", body}, msg);
+    if (sig) {
+      r.set("Content-Digest", sig->content_digest);
+      r.set("Signature-Input", sig->signature_input);
+      r.set("Signature", sig->signature);
+    }
+    respond(std::move(r));
+  };
+  auto verified = verifier_->verify_request(msg);
+  if (!verified) {
+    return reply(http_status(verified.error().code),
+                 error_json(verified.error().code, verified.error().message));
+  }
+  if (req.header("content-type").substr(0, 16) != "application/json")
+    return reply(400, error_json(Errc::bad_request, "send JSON"));
+  auto body = parse_object(req.body, hub_.settings().max_json_depth);
+  if (!body) return reply(http_status(body.error().code), error_json(body.error()));
+  std::string id = transfer_id;
+  if (action == "offer") {
+    auto* v = body->if_contains("transfer_id");
+    id = v && v->is_string() ? std::string(v->as_string()) : std::string();
+  }
+  hub_.on_federation(verified->peer, action, id, std::move(*body), [reply](Hub::FedReply r) {
+    reply(r.status, json::serialize(r.body));
+  });
+}
+
+void ApiService::transfer_page(const Request& req, Respond respond) {
+  std::string conversation = form_field(req.body, "conversation");
+  std::string token = form_field(req.body, "token");
+  if (conversation.empty() || token.empty() || conversation.size() > 64 || token.size() > 128)
+    return respond(error_response(Errc::bad_request, "conversation and token are required"));
+  hub_.transfer_page(conversation, token, [this, conversation, token, respond](core::Result<Hub::MovePage> r) {
+    std::string csp_base = "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; frame-ancestors " +
+                           chat_frame_ancestors();
+    if (!r) {
+      std::string body = "<h1>This transfer is over</h1><p>" + html_escape(r.error().message) +
+                         "</p><p><a href=\"/chat\">Back to the chat</a></p>";
+      return respond(html_page(http_status(r.error().code), "Transfer", body, csp_base + "; form-action 'self'"));
+    }
+    const Hub::MovePage& m = *r;
+    std::string dest = html_escape(m.destination);
+    std::string join = html_escape(m.join_url);
+    std::string code = html_escape(m.join_code);
+    // The code rides in the fragment: never in a request line, a Referer or a log.
+    std::string body =
+        "<h1>Connecting you to " + dest + "…</h1>"
+        "<p>" + html_escape(hub_.settings().organization) + " is passing your conversation to " + dest +
+        ". Your messages so far go with you.</p>"
+        "<form method=\"post\" action=\"" + join + "\"><input type=\"hidden\" name=\"code\" value=\"" + code +
+        "\"><button type=\"submit\">Continue to " + dest + "</button></form>"
+        "<form method=\"post\" action=\"/transfer/stay\"><input type=\"hidden\" name=\"conversation\" value=\"" +
+        html_escape(conversation) + "\"><input type=\"hidden\" name=\"token\" value=\"" + html_escape(token) +
+        "\"><button type=\"submit\">Stay with " + html_escape(hub_.settings().organization) + "</button></form>";
+    std::string origin = m.join_url.substr(0, m.join_url.find('/', m.join_url.find("://") + 3));
+    Response page = html_page(200, "Connecting you to " + m.destination, body,
+                              csp_base + "; form-action 'self' " + origin);
+    page.set("Refresh", "1; url=" + m.join_url + "#code=" + m.join_code);
+    respond(std::move(page));
+  });
+}
+
+void ApiService::transfer_stay(const Request& req, Respond respond) {
+  std::string conversation = form_field(req.body, "conversation");
+  std::string token = form_field(req.body, "token");
+  if (conversation.empty() || token.empty() || conversation.size() > 64 || token.size() > 128)
+    return respond(error_response(Errc::bad_request, "conversation and token are required"));
+  hub_.visitor_stays(conversation, token, [respond](core::Result<std::string> site) {
+    if (!site) return respond(error_response(site.error()));
+    Response r = Response::text(303, "Back to the chat\n");
+    r.set("Location", site->empty() ? std::string("/chat") : "/chat?site=" + http::percent_encode(*site));
+    r.set("Cache-Control", "no-store");
+    respond(std::move(r));
+  });
+}
+
+void ApiService::join_page(Respond& respond) {
+  auto r = load_asset("join.html");
+  if (!r) return respond(error_response(Errc::not_found, "no such page"));
+  r->set("Content-Security-Policy",
+         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
+         "base-uri 'none'; form-action 'self'; frame-ancestors " + chat_frame_ancestors());
+  r->set("Referrer-Policy", "no-referrer");
+  r->set("Cache-Control", "no-store");
+  respond(std::move(*r));
+}
+
+void ApiService::join(const Request& req, Respond respond) {
+  std::string code = form_field(req.body, "code");
+  hub_.redeem_join(code, [this, respond](core::Result<Hub::Joined> r) {
+    std::string csp = "default-src 'none'; style-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors " +
+                      chat_frame_ancestors();
+    if (!r) {
+      std::string body = "<h1>This link cannot be used</h1><p>" + html_escape(r.error().message) +
+                         ". Go back to the previous page to continue your conversation there.</p>";
+      return respond(html_page(r.error().code == Errc::conflict ? 410 : 404, "Join", body, csp));
+    }
+    bool secure = hub_.settings().public_url.rfind("https://", 0) == 0;
+    Response res = Response::text(303, "Joined\n");
+    res.set("Location", r->site.empty() ? std::string("/chat?joined=1")
+                                        : "/chat?site=" + http::percent_encode(r->site) + "&joined=1");
+    // The visitor's new token goes to the chat page once, through an HttpOnly cookie
+    // that only /api/visitor/handoff reads: never in a URL.
+    res.set("Set-Cookie", "baton_handoff=" + r->conversation + "." + r->token +
+                              "; Path=/api/visitor/handoff; HttpOnly; Max-Age=300" +
+                              (secure ? "; SameSite=None; Secure" : "; SameSite=Lax"));
+    res.set("Cache-Control", "no-store");
+    res.set("Referrer-Policy", "no-referrer");
+    respond(std::move(res));
+  });
+}
+
+void ApiService::handoff(const Request& req, Respond respond) {
+  std::string cookie = req.cookie("baton_handoff");
+  auto dot = cookie.find('.');
+  if (dot == std::string::npos || cookie.size() > 200)
+    return respond(error_response(Errc::not_found, "nothing to hand over"));
+  std::string conversation = cookie.substr(0, dot);
+  std::string token = cookie.substr(dot + 1);
+  hub_.authenticate_visitor(conversation, token, [this, conversation, token, respond](core::Result<core::Conversation> r) {
+    if (!r) return respond(error_response(r.error()));
+    json::object o{{"conversation", conversation}, {"token", token}, {"site", r->site},
+                   {"organization", hub_.settings().organization}};
+    Response res = json_response(200, o);
+    res.set("Set-Cookie", "baton_handoff=; Path=/api/visitor/handoff; HttpOnly; Max-Age=0");
+    respond(std::move(res));
   });
 }
 

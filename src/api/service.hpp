@@ -7,6 +7,7 @@
 
 #include "api/hub.hpp"
 #include "api/sessions.hpp"
+#include "federation/signature.hpp"
 #include "http/server.hpp"
 
 namespace baton::api {
@@ -15,6 +16,10 @@ class ApiService final : public http::Service {
  public:
   // All references must outlive the service.
   ApiService(Hub& hub, Sessions& sessions, http::HttpMetrics& metrics);
+
+  // Turns on the server-to-server API and /.well-known/baton. All must outlive the service.
+  void enable_federation(federation::Signer& signer, federation::Verifier& verifier,
+                         std::vector<std::string> published_keys);
 
   void handle(http::Request req, Respond respond) override;
   std::shared_ptr<http::WsHandler> upgrade(const http::Request& req, http::Response& refusal) override;
@@ -40,6 +45,15 @@ class ApiService final : public http::Service {
   void availability(const http::Request& req, Respond respond);
   void create(const http::Request& req, Respond respond);
 
+  void federation_request(const http::Request& req, const std::string& action, const std::string& transfer_id,
+                          Respond respond);
+  void well_known(Respond& respond);
+  void transfer_page(const http::Request& req, Respond respond);
+  void transfer_stay(const http::Request& req, Respond respond);
+  void join_page(Respond& respond);
+  void join(const http::Request& req, Respond respond);
+  void handoff(const http::Request& req, Respond respond);
+
   std::string own_origin() const;
   // Cross-site request forgery: a browser's state-changing request must come from our own pages.
   bool same_origin_write(const http::Request& req) const;
@@ -49,6 +63,9 @@ class ApiService final : public http::Service {
   Hub& hub_;
   Sessions& sessions_;
   http::HttpMetrics& metrics_;
+  federation::Signer* signer_ = nullptr;
+  federation::Verifier* verifier_ = nullptr;
+  std::vector<std::string> published_keys_;
 };
 
 // Maps an error to its HTTP status (one place for the whole api).

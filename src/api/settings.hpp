@@ -21,6 +21,31 @@ struct AgentAccount {
   std::string password_hash;  // Argon2id, libsodium string format
 };
 
+// A partner organization (DESIGN.md §2.5), from [[peers]].
+struct PeerSettings {
+  std::string name;          // our name for it; what its signatures are checked against
+  std::string display_name;  // its organization's name, shown to agents and visitors
+  std::string base_url;      // its public_url: the only place a visitor is ever sent
+  std::vector<std::string> queues;         // our queues it may transfer into
+  std::vector<std::string> embed_origins;  // its websites that may frame our chat page
+};
+
+struct FederationSettings {
+  bool enabled = false;
+  std::vector<PeerSettings> peers;
+  int hop_limit = 3;
+  core::Millis auth_code_ttl_ms = 120'000;
+  core::Millis join_code_ttl_ms = 120'000;
+  // Key for deriving authorization and join codes from transfer ids, so that a
+  // retried request gets the same code while only the code's hash is stored.
+  std::string code_secret;
+  const PeerSettings* find(std::string_view name) const {
+    for (const auto& p : peers)
+      if (p.name == name) return &p;
+    return nullptr;
+  }
+};
+
 struct Settings {
   std::string organization;
   std::string public_url;  // scheme://host[:port], no trailing slash
@@ -40,6 +65,7 @@ struct Settings {
   core::Millis transfer_offer_ms = 20'000;
   // How long a consult may stay open before it ends by itself.
   core::Millis consult_timeout_ms = 15 * 60'000;
+  FederationSettings federation;
   bool demo = false;
   std::string assets_dir;  // when set, web assets are read from this folder (development)
 };

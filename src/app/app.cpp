@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <thread>
 
 #include "api/hub.hpp"
@@ -17,6 +18,13 @@
 #include "http/password.hpp"
 #include "http/server.hpp"
 #include "http/tokens.hpp"
+#include "http/client.hpp"
+#include "federation/keys.hpp"
+#include "federation/peer_client.hpp"
+#include "federation/signature.hpp"
+#include <fcntl.h>
+#include <fstream>
+#include <unistd.h>
 #include "storage/sqlite_store.hpp"
 
 namespace baton::app {
@@ -43,6 +51,12 @@ api::Settings to_settings(const Config& c, const AppOptions& o) {
   s.session_ttl_ms = static_cast<core::Millis>(c.limits.session_ttl_h) * 3600 * 1000;
   s.agent_offline_grace_ms = o.agent_offline_grace_ms;
   s.transfer_offer_ms = o.transfer_offer_ms;
+  s.federation.enabled = !c.federation.key_file.empty();
+  s.federation.hop_limit = c.federation.hop_limit;
+  s.federation.join_code_ttl_ms = o.join_code_ttl_ms > 0 ? o.join_code_ttl_ms
+                                                         : static_cast<core::Millis>(c.federation.join_code_ttl_s) * 1000;
+  for (const auto& p : c.peers)
+    s.federation.peers.push_back(api::PeerSettings{p.name, p.display_name, p.base_url, p.queues, p.embed_origins});
   s.demo = o.demo;
   s.assets_dir = o.assets_dir;
   return s;
@@ -78,16 +92,47 @@ struct App::Parts {
   std::unique_ptr<api::ApiService> service;
   std::unique_ptr<http::Server> server;
   std::uint16_t port = 0;
+  // Federation (only when a key is configured).
+  net::thread_pool peer_pool{4};
+  http::BeastTransport transport;
+  std::unique_ptr<federation::Signer> signer;
+  std::unique_ptr<federation::Verifier> verifier;
+  std::unique_ptr<federation::PeerClient> peer_client;
 
   explicit Parts(int threads) : blocking(static_cast<std::size_t>(threads)) {}
   ~Parts() {
     if (server) server->stop();
     server.reset();
-    // Work still queued on the pool may touch the hub and the store.
+    // Work still queued on the pools may touch the hub and the store.
+    peer_pool.join();
     blocking.join();
     if (store) store->flush();
   }
 };
+
+namespace {
+
+// The key that makes authorization and join codes derivable from transfer ids
+// (see api::FederationSettings::code_secret): 32 random bytes in the data folder.
+core::Result<std::string> code_secret(const std::string& data_dir, core::Random& random) {
+  fs::path path = fs::path(data_dir) / "code-secret";
+  std::ifstream in(path, std::ios::binary);
+  if (in) {
+    std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (s.size() == 32) return s;
+    return core::Error{core::Errc::unavailable, path.string() + " is damaged; delete it to make a new one"};
+  }
+  std::string s(32, '\0');
+  random.fill(s.data(), s.size());
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return core::Error{core::Errc::unavailable, "cannot create " + path.string()};
+  bool ok = ::write(fd, s.data(), s.size()) == static_cast<ssize_t>(s.size()) && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok) return core::Error{core::Errc::unavailable, "cannot write " + path.string()};
+  return s;
+}
+
+}  // namespace
 
 App::App(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
 App::~App() = default;
@@ -108,6 +153,29 @@ core::Result<std::unique_ptr<App>> App::start(const Config& config, net::io_cont
   parts->sessions = std::make_unique<api::Sessions>(parts->settings, *parts->store, parts->clock,
                                                     parts->random, parts->blocking);
   parts->service = std::make_unique<api::ApiService>(*parts->hub, *parts->sessions, parts->metrics);
+  if (parts->settings.federation.enabled) {
+    auto key = federation::load_secret_key(config.federation.key_file);
+    if (!key) return core::Error{key.error().code, "federation.key_file: " + key.error().message};
+    auto secret = code_secret(config.data_dir, parts->random);
+    if (!secret) return secret.error();
+    parts->settings.federation.code_secret = *secret;
+    federation::VerifierOptions vo;
+    for (const auto& peer : config.peers) {
+      for (const auto& text : peer.public_keys) {
+        auto pk = federation::parse_public_key(text);
+        if (!pk) return core::Error{core::Errc::bad_request, "peers " + peer.name + ": " + pk.error().message};
+        vo.keys[federation::key_id(*pk)] = federation::PinnedKey{*pk, peer.name};
+      }
+    }
+    std::vector<std::string> published{federation::format_public_key(key->public_key)};
+    for (const auto& k : config.federation.previous_public_keys) published.push_back(k);
+    parts->signer = std::make_unique<federation::Signer>(*key, parts->clock, parts->random);
+    parts->verifier = std::make_unique<federation::Verifier>(std::move(vo), parts->clock);
+    parts->peer_client = std::make_unique<federation::PeerClient>(
+        parts->transport, *parts->signer, *parts->verifier, std::chrono::seconds(config.federation.peer_timeout_s), 3);
+    parts->hub->enable_federation(*parts->peer_client, parts->peer_pool);
+    parts->service->enable_federation(*parts->signer, *parts->verifier, std::move(published));
+  }
   parts->server = std::make_unique<http::Server>(io, to_server_options(config), *parts->service, parts->metrics);
   auto port = parts->server->listen(config.listen_host, config.listen_port);
   if (!port) return port.error();
@@ -198,7 +266,8 @@ int run_demo(std::uint16_t port, const std::string& data_dir_arg, const AppOptio
   acme.listen = "127.0.0.1:" + std::to_string(port);
   acme.data_dir = (fs::path(data_dir) / "acme").string();
   acme.queues = {{"General", "General"}};
-  acme.agents = {{"alice", "Alice", *hash, {"General"}, 3}};
+  // carol lets one person try a transfer between two agents of the same organization.
+  acme.agents = {{"alice", "Alice", *hash, {"General"}, 3}, {"carol", "Carol", *hash, {"General"}, 3}};
   acme.sites = {{"acme-web", {url(port)}, "General"}};
 
   Config northwind;
@@ -209,6 +278,29 @@ int run_demo(std::uint16_t port, const std::string& data_dir_arg, const AppOptio
   northwind.queues = {{"Claims", "Claims"}, {"Sales", "Sales"}};
   northwind.agents = {{"bob", "Bob", *hash, {"Claims", "Sales"}, 3}};
   northwind.sites = {{"northwind-web", {url(static_cast<std::uint16_t>(port + 1))}, "Claims"}};
+
+  // Each organization's key lives in its data folder, made on first start; each
+  // pins the other's public key, so they are peered both ways.
+  std::map<std::string, std::string> public_keys;
+  for (Config* c : {&acme, &northwind}) {
+    std::error_code ec;
+    fs::create_directories(c->data_dir, ec);
+    c->federation.key_file = (fs::path(c->data_dir) / "baton.key").string();
+    auto key = federation::load_secret_key(c->federation.key_file);
+    if (!key) {
+      auto fresh = federation::generate_key_pair();
+      if (auto st = federation::save_secret_key(c->federation.key_file, fresh); !st) {
+        std::cerr << "baton: " << st.error().message << "\n";
+        return 1;
+      }
+      key = fresh;
+    }
+    public_keys[c->organization] = federation::format_public_key(key->public_key);
+  }
+  acme.peers = {{"northwind", "Northwind Insurance", northwind.public_url, {public_keys["Northwind Insurance"]},
+                 {"General"}, {}}};
+  northwind.peers = {{"acme", "Acme Bank", acme.public_url, {public_keys["Acme Bank"]}, {"Claims", "Sales"},
+                      {acme.public_url}}};
 
   for (Config* c : {&acme, &northwind}) {
     if (auto st = validate_config(*c); !st) {
@@ -230,7 +322,7 @@ int run_demo(std::uint16_t port, const std::string& data_dir_arg, const AppOptio
   }
   std::string A = url(port), N = url(static_cast<std::uint16_t>(port + 1));
   std::cout << "\nBaton demo is running. Data: " << data_dir << "\n\n"
-            << "  Acme Bank (agent alice, password demo)\n"
+            << "  Acme Bank (agents alice and carol, password demo)\n"
             << "    sample website with the chat widget: " << A << "/demo\n"
             << "    chat page:                           " << A << "/chat?site=acme-web\n"
             << "    agent console:                       " << A << "/console\n\n"

@@ -9,6 +9,7 @@
 #include "app/admin.hpp"
 #include "app/app.hpp"
 #include "app/config.hpp"
+#include "federation/keys.hpp"
 
 namespace baton::app {
 
@@ -40,6 +41,10 @@ int run_cli(int argc, char** argv) {
       ->capture_default_str();
   demo->add_option("--data", demo_data, "Data folder (default: a new temporary folder)");
   demo->add_option("--assets", assets_dir, "Serve web files from this folder (development)");
+
+  auto* keygen = cli.add_subcommand("keygen", "Make this server's Ed25519 key pair for federation");
+  std::string key_out;
+  keygen->add_option("--out", key_out, "Where to write the secret key (mode 0600; never overwritten)")->required();
 
   auto* agent = cli.add_subcommand("agent", "Manage agents in a configuration file");
   agent->require_subcommand(1);
@@ -84,6 +89,16 @@ int run_cli(int argc, char** argv) {
     return run_serve(*config, options);
   }
   if (demo->parsed()) return run_demo(static_cast<std::uint16_t>(demo_port), demo_data, options);
+  if (keygen->parsed()) {
+    auto pair = federation::generate_key_pair();
+    if (auto st = federation::save_secret_key(key_out, pair); !st) return fail(st.error());
+    std::cout << "secret key written to " << key_out << " (keep it private)\n"
+              << "public key: " << federation::format_public_key(pair.public_key) << "\n"
+              << "key id:     " << federation::key_id(pair.public_key) << "\n"
+              << "Give the public key to your partners; put key_file = \"" << key_out
+              << "\" under [federation] in your configuration.\n";
+    return 0;
+  }
   if (agent_add_cmd->parsed() || agent_passwd_cmd->parsed()) {
     auto password = read_password(std::cin, !password_stdin && isatty(STDIN_FILENO));
     if (!password) return fail(password.error());

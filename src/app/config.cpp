@@ -38,6 +38,9 @@ struct IntRange {
 };
 
 constexpr IntRange kThreadsRange{0, 64};
+constexpr IntRange kHopLimitRange{1, 10};
+constexpr IntRange kJoinTtlRange{30, 600};
+constexpr IntRange kPeerTimeoutRange{1, 60};
 constexpr IntRange kCapacityRange{1, 100};
 
 // Visits every [limits] key with its member and accepted range, so that the
@@ -234,7 +237,8 @@ class Reader {
 
   Status read_root(const toml::table& root, Config& c) const {
     if (auto s = check_keys(root, "", {"organization", "public_url", "listen", "data_dir",
-                                       "threads", "tls", "limits", "queues", "agents", "sites"});
+                                       "threads", "tls", "limits", "queues", "agents", "sites",
+                                       "federation", "peers"});
         !s) {
       return s;
     }
@@ -302,6 +306,45 @@ class Reader {
       if (auto s = read_string_array(t, p, "origins", site.origins, true); !s) return s;
       if (auto s = read_string(t, p, "queue", site.queue, false); !s) return s;
       c.sites.push_back(std::move(site));
+    }
+
+    auto federation = table_at(root, "federation");
+    if (!federation) return federation.error();
+    if (*federation != nullptr) {
+      const toml::table& t = **federation;
+      FederationConfig& f = c.federation;
+      if (auto s = check_keys(t, "federation", {"key_file", "previous_public_keys", "hop_limit",
+                                                "join_code_ttl_s", "peer_timeout_s"});
+          !s) {
+        return s;
+      }
+      if (auto s = read_string(t, "federation", "key_file", f.key_file, false); !s) return s;
+      if (auto s = read_string_array(t, "federation", "previous_public_keys", f.previous_public_keys, false);
+          !s) {
+        return s;
+      }
+      if (auto s = read_int(t, "federation", "hop_limit", f.hop_limit, kHopLimitRange); !s) return s;
+      if (auto s = read_int(t, "federation", "join_code_ttl_s", f.join_code_ttl_s, kJoinTtlRange); !s) return s;
+      if (auto s = read_int(t, "federation", "peer_timeout_s", f.peer_timeout_s, kPeerTimeoutRange); !s) return s;
+    }
+
+    auto peers = tables_at(root, "peers");
+    if (!peers) return peers.error();
+    for (std::size_t i = 0; i < peers->size(); ++i) {
+      const toml::table& t = *(*peers)[i];
+      const std::string p = index_path("peers", i);
+      PeerConfig peer;
+      if (auto s = check_keys(t, p, {"name", "display_name", "base_url", "public_keys", "queues", "embed_origins"});
+          !s) {
+        return s;
+      }
+      if (auto s = read_string(t, p, "name", peer.name, true); !s) return s;
+      if (auto s = read_string(t, p, "display_name", peer.display_name, false); !s) return s;
+      if (auto s = read_string(t, p, "base_url", peer.base_url, true); !s) return s;
+      if (auto s = read_string_array(t, p, "public_keys", peer.public_keys, true); !s) return s;
+      if (auto s = read_string_array(t, p, "queues", peer.queues, false); !s) return s;
+      if (auto s = read_string_array(t, p, "embed_origins", peer.embed_origins, false); !s) return s;
+      c.peers.push_back(std::move(peer));
     }
     return core::ok_status();
   }
@@ -443,6 +486,23 @@ std::optional<std::string> normalize_origin(std::string_view s) {
   const std::uint16_t default_port = scheme == "https" ? 443 : 80;
   if (hp->port && *hp->port != default_port) out += ":" + std::to_string(*hp->port);
   return out;
+}
+
+constexpr const char* kPublicKeyRule =
+    "must be an Ed25519 public key \"ed25519:BASE64\" (32 bytes), as printed by `baton keygen`";
+
+// "ed25519:" followed by standard base64 of exactly 32 bytes (44 characters, one '=').
+bool valid_public_key(std::string_view key) {
+  constexpr std::string_view kPrefix = "ed25519:";
+  if (key.substr(0, kPrefix.size()) != kPrefix) return false;
+  std::string_view b64 = key.substr(kPrefix.size());
+  if (b64.size() != 44 || b64[43] != '=') return false;
+  for (std::size_t i = 0; i < 43; ++i) {
+    char ch = b64[i];
+    bool ok = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '+' || ch == '/';
+    if (!ok) return false;
+  }
+  return true;
 }
 
 Status validate(Config& c, CheckOptions options, const Reporter& r) {
@@ -592,6 +652,54 @@ Status validate(Config& c, CheckOptions options, const Reporter& r) {
       return r.fail(p + ".queue", "queue " + in_quotes(site.queue) + " is not defined in [[queues]]");
     }
   }
+
+  const FederationConfig& f = c.federation;
+  if (f.hop_limit < kHopLimitRange.min || f.hop_limit > kHopLimitRange.max)
+    return r.fail("federation.hop_limit", range_text(kHopLimitRange));
+  if (f.join_code_ttl_s < kJoinTtlRange.min || f.join_code_ttl_s > kJoinTtlRange.max)
+    return r.fail("federation.join_code_ttl_s", range_text(kJoinTtlRange));
+  if (f.peer_timeout_s < kPeerTimeoutRange.min || f.peer_timeout_s > kPeerTimeoutRange.max)
+    return r.fail("federation.peer_timeout_s", range_text(kPeerTimeoutRange));
+  for (std::size_t k = 0; k < f.previous_public_keys.size(); ++k) {
+    if (!valid_public_key(f.previous_public_keys[k]))
+      return r.fail(index_path("federation.previous_public_keys", k), kPublicKeyRule);
+  }
+  if (!c.peers.empty() && f.key_file.empty())
+    return r.fail("federation.key_file", "is required when [[peers]] are listed; make one with `baton keygen`");
+  for (std::size_t i = 0; i < c.peers.size(); ++i) {
+    PeerConfig& peer = c.peers[i];
+    const std::string p = index_path("peers", i);
+    if (!valid_agent_name(peer.name)) return r.fail(p + ".name", "must be 1 to 64 of a-z 0-9 . _ -");
+    for (std::size_t j = 0; j < i; ++j) {
+      if (c.peers[j].name == peer.name)
+        return r.fail(p + ".name", "peer " + in_quotes(peer.name) + " is already defined by " + index_path("peers", j));
+    }
+    if (peer.display_name.empty()) peer.display_name = peer.name;
+    if (!valid_label(peer.display_name, kMaxOrganizationChars))
+      return r.fail(p + ".display_name", label_rule(kMaxOrganizationChars));
+    auto url = normalize_origin(peer.base_url);
+    if (!url) {
+      return r.fail(p + ".base_url", "must be an absolute http:// or https:// URL with no path, e.g. "
+                                     "\"https://chat.partner.example\"");
+    }
+    peer.base_url = *url;
+    if (peer.public_keys.empty()) return r.fail(p + ".public_keys", "must list at least one key");
+    for (std::size_t k = 0; k < peer.public_keys.size(); ++k) {
+      if (!valid_public_key(peer.public_keys[k])) return r.fail(index_path(p + ".public_keys", k), kPublicKeyRule);
+    }
+    for (std::size_t k = 0; k < peer.queues.size(); ++k) {
+      if (c.find_queue(peer.queues[k]) == nullptr)
+        return r.fail(index_path(p + ".queues", k), "queue " + in_quotes(peer.queues[k]) + " is not defined in [[queues]]");
+    }
+    for (std::size_t k = 0; k < peer.embed_origins.size(); ++k) {
+      auto origin = normalize_origin(peer.embed_origins[k]);
+      if (!origin || peer.embed_origins[k] == "*") {
+        return r.fail(index_path(p + ".embed_origins", k),
+                      "must be a web origin \"scheme://host[:port]\" with scheme http or https and no path");
+      }
+      peer.embed_origins[k] = *origin;
+    }
+  }
   return core::ok_status();
 }
 
@@ -660,6 +768,11 @@ const AgentConfig* Config::find_agent(std::string_view name) const {
   return it == agents.end() ? nullptr : &*it;
 }
 
+const PeerConfig* Config::find_peer(std::string_view name) const {
+  auto it = std::find_if(peers.begin(), peers.end(), [&](const PeerConfig& p) { return p.name == name; });
+  return it == peers.end() ? nullptr : &*it;
+}
+
 AgentConfig* Config::find_agent(std::string_view name) {
   return const_cast<AgentConfig*>(std::as_const(*this).find_agent(name));
 }
@@ -717,6 +830,7 @@ core::Result<Config> parse_config(std::string_view toml_text, const std::string&
   config.data_dir = resolve_path(config.data_dir, base_dir);
   config.tls_cert = resolve_path(config.tls_cert, base_dir);
   config.tls_key = resolve_path(config.tls_key, base_dir);
+  config.federation.key_file = resolve_path(config.federation.key_file, base_dir);
   if (auto s = validate(config, options, Reporter(&reader.lines())); !s) return s.error();
   return config;
 }
@@ -773,6 +887,26 @@ std::string to_toml(const Config& c) {
     out += "\n[[sites]]\nname = " + toml_string(s.name) + "\n";
     out += "origins = " + toml_string_array(s.origins) + "\n";
     if (!s.queue.empty()) out += "queue = " + toml_string(s.queue) + "\n";
+  }
+  const FederationConfig default_federation;
+  if (!(c.federation == default_federation)) {
+    const FederationConfig& f = c.federation;
+    out += "\n[federation]\n";
+    if (!f.key_file.empty()) out += "key_file = " + toml_string(path_for_file(f.key_file, c.config_dir)) + "\n";
+    if (!f.previous_public_keys.empty())
+      out += "previous_public_keys = " + toml_string_array(f.previous_public_keys) + "\n";
+    out += "hop_limit = " + std::to_string(f.hop_limit) + "\n";
+    out += "join_code_ttl_s = " + std::to_string(f.join_code_ttl_s) + "\n";
+    out += "peer_timeout_s = " + std::to_string(f.peer_timeout_s) + "\n";
+  }
+  for (const auto& p : c.peers) {
+    out += "\n[[peers]]\nname = " + toml_string(p.name) + "\n";
+    if (!p.display_name.empty() && p.display_name != p.name)
+      out += "display_name = " + toml_string(p.display_name) + "\n";
+    out += "base_url = " + toml_string(p.base_url) + "\n";
+    out += "public_keys = " + toml_string_array(p.public_keys) + "\n";
+    out += "queues = " + toml_string_array(p.queues) + "\n";
+    if (!p.embed_origins.empty()) out += "embed_origins = " + toml_string_array(p.embed_origins) + "\n";
   }
   return out;
 }

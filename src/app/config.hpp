@@ -30,7 +30,7 @@ struct Limits {
   std::size_t max_connections_per_ip = 256;  // open connections from one address
   std::size_t ws_queue_messages = 256;       // outgoing WebSocket queue, in messages
   std::size_t ws_queue_bytes = 1 << 20;      // outgoing WebSocket queue, in bytes
-  int idle_timeout_s = 60;     // WebSocket: ping after this long idle; close if no pong comes back
+  int idle_timeout_s = 60;     // WebSocket: pinged after half of this in silence; closed after all of it
   int request_timeout_s = 30;  // time to receive one whole HTTP request
   int session_ttl_h = 12;      // agent sign-in session lifetime
 
@@ -65,6 +65,34 @@ struct SiteConfig {
   bool operator==(const SiteConfig&) const = default;
 };
 
+// Section [federation]: this server's identity towards partner organizations.
+struct FederationConfig {
+  // The Ed25519 secret key written by `baton keygen`; empty = no federation.
+  std::string key_file;
+  // Earlier public keys ("ed25519:BASE64"), still published at /.well-known/baton
+  // while peers move to the new one.
+  std::vector<std::string> previous_public_keys;
+  int hop_limit = 3;          // transfers a visitor may go through in a row, 1..10
+  int join_code_ttl_s = 120;  // how long a join code is good for, 30..600
+  int peer_timeout_s = 10;    // how long to wait for a peer's answer, 1..60
+
+  bool operator==(const FederationConfig&) const = default;
+};
+
+// One [[peers]] entry: a partner organization's Baton server. Nothing is trusted
+// that is not listed here.
+struct PeerConfig {
+  std::string name;          // how this server refers to the peer: 1..64 of a-z 0-9 . _ -; unique
+  std::string display_name;  // the organization's name, shown to agents and visitors; defaults to name
+  std::string base_url;      // the peer's public_url
+  std::vector<std::string> public_keys;    // pinned "ed25519:BASE64" keys; at least one
+  std::vector<std::string> queues;         // our queues this peer may transfer visitors into
+  std::vector<std::string> embed_origins;  // the peer's websites that may frame our chat page
+                                           // for visitors they send us
+
+  bool operator==(const PeerConfig&) const = default;
+};
+
 struct Config {
   std::string organization;  // required; shown to visitors and to peers
   std::string public_url;    // required; "https://chat.example.com", no trailing slash
@@ -81,6 +109,8 @@ struct Config {
   std::vector<QueueConfig> queues;  // at least one
   std::vector<AgentConfig> agents;
   std::vector<SiteConfig> sites;
+  FederationConfig federation;
+  std::vector<PeerConfig> peers;
   // The folder of the file this came from ("" when built in code). Not a key in
   // the file; to_toml writes paths inside it relative to it.
   std::string config_dir;
@@ -88,6 +118,7 @@ struct Config {
   bool tls_enabled() const { return !tls_cert.empty(); }
   const QueueConfig* find_queue(std::string_view name) const;
   const AgentConfig* find_agent(std::string_view name) const;
+  const PeerConfig* find_peer(std::string_view name) const;
   AgentConfig* find_agent(std::string_view name);
 
   bool operator==(const Config&) const = default;

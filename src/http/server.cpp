@@ -115,14 +115,19 @@ Request to_request(const bhttp::request<bhttp::string_body>& breq, const std::st
   return req;
 }
 
-bhttp::response<bhttp::string_body> to_beast(Response&& res, unsigned version, bool keep_alive) {
+bhttp::response<bhttp::string_body> to_beast(Response&& res, unsigned version, bool keep_alive,
+                                             bool head = false) {
   bhttp::response<bhttp::string_body> out{static_cast<bhttp::status>(res.status), version};
   out.set(bhttp::field::server, "baton");
   if (!res.content_type.empty()) out.set(bhttp::field::content_type, res.content_type);
   out.set("X-Content-Type-Options", "nosniff");
   for (auto& [k, v] : res.headers) out.insert(k, v);
-  out.body() = std::move(res.body);
   out.keep_alive(keep_alive);
+  if (head) {
+    out.content_length(res.body.size());  // what GET would send, without the body
+    return out;
+  }
+  out.body() = std::move(res.body);
   out.prepare_payload();
   return out;
 }
@@ -487,12 +492,13 @@ net::awaitable<void> Server::Impl::serve(Stream stream, std::string ip, std::uin
 
     bool keep_alive = breq.keep_alive();
     unsigned version = breq.version();
+    bool head = breq.method() == bhttp::verb::head;
     // The application has no time limit of its own; the socket must not expire meanwhile.
     beast::get_lowest_layer(stream).expires_never();
     Response res = co_await async_handle(service, std::move(req), net::use_awaitable);
     int status = res.status;
     if (is_stopping()) keep_alive = false;
-    auto bres = to_beast(std::move(res), version, keep_alive);
+    auto bres = to_beast(std::move(res), version, keep_alive, head);
     metrics.observe(status, std::chrono::duration_cast<std::chrono::microseconds>(
                                 std::chrono::steady_clock::now() - started)
                                 .count());

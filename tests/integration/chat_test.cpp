@@ -1,6 +1,8 @@
 // A visitor and agents chatting over real sockets with a real server.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "harness.hpp"
 
 namespace baton::testing {
@@ -285,7 +287,7 @@ TEST_F(Chat, ListPaginatesNewestFirst) {
   std::vector<std::string> ids;
   for (int i = 0; i < 5; ++i) ids.push_back(start_chat(port(), "m" + std::to_string(i)).conversation);
   std::string token = sign_in(port(), "alice");
-  std::vector<std::string> seen;
+  std::vector<std::pair<std::int64_t, std::string>> seen;  // (updated_at, id) as listed
   std::string next;
   for (int page = 0; page < 10; ++page) {
     std::string target = "/api/conversations?queue=General&limit=2";
@@ -293,12 +295,51 @@ TEST_F(Chat, ListPaginatesNewestFirst) {
     auto r = http(port(), "GET", target, {}, {{"Authorization", "Bearer " + token}});
     ASSERT_EQ(r.status, 200) << r.body;
     auto o = r.json().as_object();
-    for (const auto& c : o.at("conversations").as_array()) seen.emplace_back(c.at("id").as_string());
+    for (const auto& c : o.at("conversations").as_array())
+      seen.emplace_back(c.at("updated_at").as_int64(), std::string(c.at("id").as_string()));
     if (o.at("next").is_null()) break;
     next = std::string(o.at("next").as_string());
   }
-  std::vector<std::string> expected(ids.rbegin(), ids.rend());
-  EXPECT_EQ(seen, expected);
+  // Every conversation exactly once, newest first (ties broken by id, also descending).
+  ASSERT_EQ(seen.size(), ids.size());
+  for (std::size_t i = 1; i < seen.size(); ++i) EXPECT_GT(seen[i - 1], seen[i]);
+  std::vector<std::string> got;
+  for (const auto& [at, id] : seen) got.push_back(id);
+  std::sort(got.begin(), got.end());
+  std::sort(ids.begin(), ids.end());
+  EXPECT_EQ(got, ids);
+}
+
+TEST_F(Chat, AgentGoingOfflineSendsTheVisitorBackToTheQueue) {
+  Visitor v = start_chat(port(), "hello");
+  WsClient alice(port());
+  alice.hello_agent(sign_in(port(), "alice"));
+  WsClient visitor(port());
+  visitor.hello_visitor(v);
+  visitor.expect([](const json::object& o) { return is_event(o, "joined"); });
+  alice.send(json::object{{"type", "status"}, {"status", "offline"}});
+  visitor.expect([](const json::object& o) { return is_event(o, "left"); });
+  EXPECT_EQ(visitor.expect_type("position").at("place").as_int64(), 1);
+  // The next agent to come online gets the visitor.
+  WsClient bob(port());
+  bob.hello_agent(sign_in(port(), "bob"));
+  visitor.expect([](const json::object& o) { return is_event(o, "joined") && str(o.at("author").as_object(), "id") == "bob"; });
+}
+
+TEST_F(Chat, ResumingPastTheLastEventIsRefused) {
+  Visitor v = start_chat(port(), "hello");
+  WsClient ws(port());
+  ws.send(json::object{{"type", "hello"}, {"role", "visitor"}, {"conversation", v.conversation},
+                       {"token", v.token}, {"last_seq", 1000}});
+  auto e = ws.expect_type("error");
+  EXPECT_EQ(str(e, "code"), "bad_request");
+}
+
+TEST_F(Chat, HeadIsAnsweredLikeGetWithoutABody) {
+  auto r = http(port(), "HEAD", "/healthz");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.header("Content-Length"), "3");
+  EXPECT_TRUE(r.body.empty());
 }
 
 }  // namespace

@@ -117,6 +117,7 @@ HttpResult http(std::uint16_t port, const std::string& method, const std::string
   beast::flat_buffer buf;
   bhttp::response_parser<bhttp::string_body> parser;
   parser.body_limit(64 * 1024 * 1024);
+  if (method == "HEAD") parser.skip(true);
   bhttp::read(stream, buf, parser);
   auto& res = parser.get();
   HttpResult out;

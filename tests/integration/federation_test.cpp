@@ -1,0 +1,278 @@
+// Transfers between two (or three) real servers on loopback (DESIGN.md §2.3-2.4).
+#include <gtest/gtest.h>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/io_context.hpp>
+#include <regex>
+
+#include "federation/keys.hpp"
+#include "harness.hpp"
+
+namespace baton::testing {
+namespace {
+
+namespace json = boost::json;
+namespace net = boost::asio;
+
+std::uint16_t free_port() {
+  net::io_context io;
+  net::ip::tcp::acceptor a(io, net::ip::tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
+  return a.local_endpoint().port();
+}
+
+std::string make_key(const std::string& path) {
+  auto pair = federation::generate_key_pair();
+  if (!federation::save_secret_key(path, pair)) throw std::runtime_error("cannot save key");
+  return federation::format_public_key(pair.public_key);
+}
+
+// Origin "Acme" (queue General, agent alice) and destination "Northwind" (queues
+// Claims and Sales, agent bob), peered both ways on fixed free ports.
+struct Pair {
+  TempDir dir;
+  std::unique_ptr<TestServer> origin, dest;
+  app::Config oc, dc;
+
+  explicit Pair(app::AppOptions options = TestServer::default_options(), int dest_hop_limit = 3,
+                bool dest_reachable = true) {
+    for (int attempt = 0;; ++attempt) {
+      try {
+        build(options, dest_hop_limit, dest_reachable);
+        return;
+      } catch (const std::exception&) {
+        // A port taken between choosing and binding: choose again.
+        origin.reset();
+        dest.reset();
+        if (attempt >= 5) throw;
+      }
+    }
+  }
+
+  void build(const app::AppOptions& options, int dest_hop_limit, bool dest_reachable) {
+    std::uint16_t op = free_port(), dp = free_port();
+    std::string ou = "http://127.0.0.1:" + std::to_string(op), du = "http://127.0.0.1:" + std::to_string(dp);
+    std::string tag = std::to_string(op);
+    oc = test_config(dir.path() + "/origin-" + tag);
+    oc.organization = "Acme";
+    oc.listen = "127.0.0.1:" + std::to_string(op);
+    oc.public_url = ou;
+    oc.federation.key_file = dir.path() + "/origin-" + tag + ".key";
+    dc = test_config(dir.path() + "/dest-" + tag);
+    dc.organization = "Northwind";
+    dc.listen = "127.0.0.1:" + std::to_string(dp);
+    dc.public_url = du;
+    dc.queues = {{"Claims", "Claims"}, {"Sales", "Sales"}};
+    dc.agents = {{"bob", "Bob", oc.agents[0].password_hash, {"Claims", "Sales"}, 2}};
+    dc.sites = {{"nw", {"http://nw.example"}, "Claims"}};
+    dc.federation.key_file = dir.path() + "/dest-" + tag + ".key";
+    dc.federation.hop_limit = dest_hop_limit;
+    std::string opub = make_key(oc.federation.key_file), dpub = make_key(dc.federation.key_file);
+    std::string dest_url = dest_reachable ? du : "http://127.0.0.1:" + std::to_string(free_port());
+    oc.peers = {{"northwind", "Northwind", dest_url, {dpub}, {"General"}, {}}};
+    dc.peers = {{"acme", "Acme", ou, {opub}, {"Claims"}, {kSiteOrigin}}};
+    if (!app::validate_config(oc) || !app::validate_config(dc)) throw std::logic_error("bad test config");
+    origin = std::make_unique<TestServer>(oc, options);
+    dest = std::make_unique<TestServer>(dc, options);
+  }
+};
+
+// A visitor chatting with alice at the origin, and alice's console.
+struct Scene {
+  Pair& p;
+  Visitor v;
+  std::string alice_token;
+  std::unique_ptr<WsClient> alice, visitor;
+
+  explicit Scene(Pair& pair) : p(pair) {
+    std::uint16_t o = p.origin->port();
+    v = start_chat(o, "My car was hit while parked");
+    alice_token = sign_in(o, "alice");
+    alice = std::make_unique<WsClient>(o);
+    alice->hello_agent(alice_token);
+    visitor = std::make_unique<WsClient>(o);
+    visitor->hello_visitor(v);
+    visitor->expect([](const json::object& m) { return is_event(m, "joined"); });
+    visitor->send(json::object{{"type", "message"}, {"client_id", "m2"}, {"text", "Plate AB-123"}});
+    visitor->expect_type("ack");
+  }
+
+  json::object transfer_in(const std::string& state) {
+    return alice->expect([state](const json::object& o) {
+      return str(o, "type") == "transfer" && str(o.at("transfer").as_object(), "state") == state;
+    });
+  }
+
+  // Offers to northwind and waits for its queues; returns the transfer id.
+  std::string offer() {
+    alice->send(json::object{{"type", "transfer"}, {"conversation", v.conversation}, {"to", {{"peer", "northwind"}}}});
+    auto withq = alice->expect([](const json::object& o) {
+      return str(o, "type") == "transfer" && o.at("transfer").as_object().contains("queues");
+    });
+    return str(withq.at("transfer").as_object(), "id");
+  }
+
+  // Confirms into Claims with a note; the visitor's page is told to move.
+  void confirm(const std::string& id) {
+    alice->send(json::object{{"type", "transfer.confirm"}, {"transfer", id}, {"queue", "Claims"},
+                             {"note", "Claim 123: parked car"}});
+    auto move = visitor->expect_type("move");
+    EXPECT_EQ(str(move, "destination"), "Northwind");
+  }
+
+  // The transfer page at the origin: what it points the browser at.
+  std::pair<std::string, std::string> transfer_page() {
+    auto r = http(p.origin->port(), "POST", "/transfer",
+                  "conversation=" + v.conversation + "&token=" + v.token,
+                  {{"Content-Type", "application/x-www-form-urlencoded"}});
+    EXPECT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.header("Referrer-Policy"), "no-referrer");
+    EXPECT_EQ(r.header("Cache-Control"), "no-store");
+    EXPECT_NE(r.body.find("Connecting you to Northwind"), std::string::npos);
+    std::smatch m;
+    std::string refresh = r.header("Refresh");
+    EXPECT_TRUE(std::regex_search(refresh, m, std::regex("url=(http://[^#]+)#code=([A-Za-z0-9_-]+)"))) << refresh;
+    return {m[1], m[2]};
+  }
+};
+
+std::string cookie_value(const std::string& set_cookie) {
+  auto semi = set_cookie.find(';');
+  return set_cookie.substr(0, semi);
+}
+
+TEST(Federation, VisitorMovesToThePartnerWithItsContext) {
+  Pair p;
+  Scene s(p);
+  std::string id = s.offer();
+  s.confirm(id);
+  auto [join_url, code] = s.transfer_page();
+  EXPECT_EQ(join_url, p.dc.public_url + "/join");
+
+  // The browser at the destination presents the code once.
+  auto joined = http(p.dest->port(), "POST", "/join", "code=" + code,
+                     {{"Content-Type", "application/x-www-form-urlencoded"}});
+  ASSERT_EQ(joined.status, 303) << joined.body;
+  EXPECT_NE(joined.header("Location").find("/chat?site=nw&joined=1"), std::string::npos);
+  std::string cookie = cookie_value(joined.header("Set-Cookie"));
+  auto handoff = http(p.dest->port(), "POST", "/api/visitor/handoff", {}, {{"Cookie", cookie}});
+  ASSERT_EQ(handoff.status, 200) << handoff.body;
+  Visitor there{std::string(handoff.json().at("conversation").as_string()),
+                std::string(handoff.json().at("token").as_string())};
+
+  // The origin lets go only now, and alice is told.
+  s.transfer_in("completed");
+  auto at_origin = http(p.origin->port(), "GET", "/api/conversations/" + s.v.conversation, {},
+                        {{"Authorization", "Bearer " + s.alice_token}});
+  EXPECT_EQ(at_origin.json().at("conversation").at("state").as_string(), "transferred");
+
+  // The visitor sees the earlier transcript and its place in line.
+  WsClient vd(p.dest->port());
+  vd.hello_visitor(there);
+  vd.expect([](const json::object& o) { return is_event(o) && str(o, "text") == "My car was hit while parked"; });
+  vd.expect([](const json::object& o) { return is_event(o) && str(o, "text") == "Plate AB-123"; });
+  vd.expect_type("synced");
+  EXPECT_EQ(vd.expect_type("position").at("place").as_int64(), 1);
+
+  // bob comes online, gets the visitor, and sees the note and the transcript.
+  std::string bob_token = sign_in(p.dest->port(), "bob");
+  WsClient bob(p.dest->port());
+  bob.hello_agent(bob_token);
+  vd.expect([](const json::object& o) { return is_event(o, "joined"); });
+  bob.send(json::object{{"type", "subscribe"}, {"conversation", there.conversation}});
+  bob.expect([](const json::object& o) { return is_event(o, "note") && str(o, "text").find("Claim 123") != std::string::npos; });
+  bob.expect_type("synced");
+  bob.send(json::object{{"type", "message"}, {"conversation", there.conversation}, {"client_id", "b1"}, {"text", "Hi, Bob from Northwind claims"}});
+  vd.expect([](const json::object& o) { return is_event(o) && str(o, "text") == "Hi, Bob from Northwind claims"; });
+  for (const auto& o : vd.drain()) EXPECT_FALSE(is_event(o, "note"));
+
+  // The code is single use.
+  auto again = http(p.dest->port(), "POST", "/join", "code=" + code, {{"Content-Type", "application/x-www-form-urlencoded"}});
+  EXPECT_EQ(again.status, 404);
+}
+
+TEST(Federation, ForgedJoinCodeIsRefused) {
+  Pair p;
+  auto r = http(p.dest->port(), "POST", "/join", "code=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+                {{"Content-Type", "application/x-www-form-urlencoded"}});
+  EXPECT_EQ(r.status, 404);
+  EXPECT_EQ(r.header("Set-Cookie"), "");
+}
+
+TEST(Federation, UnreachablePartnerLeavesTheVisitorWithTheAgent) {
+  Pair p(TestServer::default_options(), 3, /*dest_reachable=*/false);
+  Scene s(p);
+  s.alice->send(json::object{{"type", "transfer"}, {"conversation", s.v.conversation}, {"to", {{"peer", "northwind"}}}});
+  auto failed = s.transfer_in("failed");
+  EXPECT_NE(str(failed.at("transfer").as_object(), "reason").find("could not be reached"), std::string::npos);
+  s.alice->send(json::object{{"type", "message"}, {"conversation", s.v.conversation}, {"client_id", "a"}, {"text", "Still here"}});
+  EXPECT_EQ(str(s.alice->expect([](const json::object& o) { return str(o, "type") == "ack" || str(o, "type") == "error"; }), "type"), "ack");
+}
+
+TEST(Federation, PartnerRefusesAQueueItDoesNotAllow) {
+  Pair p;
+  Scene s(p);
+  std::string id = s.offer();
+  s.alice->send(json::object{{"type", "transfer.confirm"}, {"transfer", id}, {"queue", "Sales"}, {"note", ""}});
+  auto e = s.alice->expect_type("error");
+  EXPECT_EQ(str(e, "code"), "bad_request");  // Sales was not among the queues offered
+}
+
+TEST(Federation, VisitorWhoStaysGoesBackToTheAgent) {
+  Pair p;
+  Scene s(p);
+  std::string id = s.offer();
+  s.confirm(id);
+  auto [url, code] = s.transfer_page();
+  auto stay = http(p.origin->port(), "POST", "/transfer/stay",
+                   "conversation=" + s.v.conversation + "&token=" + s.v.token,
+                   {{"Content-Type", "application/x-www-form-urlencoded"}});
+  EXPECT_EQ(stay.status, 303);
+  s.transfer_in("cancelled");
+  // The destination drops the holding conversation (told asynchronously): wait for
+  // that, then the code no longer works.
+  auto transferring = [&] {
+    auto m = http(p.dest->port(), "GET", "/metrics").body;
+    return m.find("baton_conversations{state=\"transferring\"} 0") == std::string::npos;
+  };
+  auto until = std::chrono::steady_clock::now() + kDeadline;
+  while (transferring() && std::chrono::steady_clock::now() < until) std::this_thread::yield();
+  ASSERT_FALSE(transferring());
+  auto r = http(p.dest->port(), "POST", "/join", "code=" + code, {{"Content-Type", "application/x-www-form-urlencoded"}});
+  EXPECT_NE(r.status, 303);
+}
+
+TEST(Federation, JoinCodeThatExpiresSendsTheVisitorBackToTheAgent) {
+  app::AppOptions o = TestServer::default_options();
+  o.join_code_ttl_ms = 1000;
+  Pair p(o);
+  Scene s(p);
+  std::string id = s.offer();
+  s.confirm(id);
+  auto expired = s.transfer_in("expired");
+  s.visitor->expect([](const json::object& m) {
+    return is_event(m, "system") && str(m, "text").find("could not connect you") != std::string::npos;
+  });
+  s.alice->send(json::object{{"type", "message"}, {"conversation", s.v.conversation}, {"client_id", "a"}, {"text", "Back with me"}});
+  EXPECT_EQ(str(s.alice->expect([](const json::object& m) { return str(m, "type") == "ack" || str(m, "type") == "error"; }), "type"), "ack");
+}
+
+TEST(Federation, UnsignedOrForeignRequestsAreRefused) {
+  Pair p;
+  auto unsigned_offer = post_json(p.dest->port(), "/federation/v1/offers",
+                                  {{"transfer_id", "t1"}, {"origin", p.oc.public_url}, {"hop_count", 0}});
+  EXPECT_EQ(unsigned_offer.status, 401);
+  EXPECT_NE(unsigned_offer.body.find("missing_header"), std::string::npos);
+}
+
+TEST(Federation, WellKnownPublishesTheCurrentKey) {
+  Pair p;
+  auto r = http(p.dest->port(), "GET", "/.well-known/baton");
+  ASSERT_EQ(r.status, 200);
+  auto o = r.json().as_object();
+  EXPECT_EQ(o.at("organization").as_string(), "Northwind");
+  ASSERT_EQ(o.at("keys").as_array().size(), 1u);
+  EXPECT_EQ(o.at("keys").as_array()[0].at("public_key").as_string(), p.oc.peers[0].public_keys[0]);
+}
+
+}  // namespace
+}  // namespace baton::testing
