@@ -1,7 +1,7 @@
 // The agent console: status, internal notes, the Transfer dialog, waiting and claiming, signing out.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { withWorld, newPage, signIn, agentOnline, visible, gone, contains, say, listItem, openFromList, screenshot, TEST_TIMEOUT } from './harness.mjs';
+import { withWorld, newPage, signIn, agentOnline, visible, gone, contains, say, listItem, openFromList, openTransferDialog, TEST_TIMEOUT } from './harness.mjs';
 
 test('the console: sign-in errors, status, unread counts and title, typing, notes and the Transfer dialog', { timeout: TEST_TIMEOUT }, async () => {
   await withWorld(async ({ server, browser }) => {
@@ -68,20 +68,35 @@ test('the console: sign-in errors, status, unread counts and title, typing, note
     await contains(secondLog, 'Hello second visitor');
     assert.ok(!(await secondLog.textContent()).includes('VIP'));
 
-    // The Transfer dialog: destinations grouped, a note, confirm and cancel.
-    await agent.getByRole('button', { name: 'Transfer', exact: true }).click();
-    const dialog = agent.getByRole('dialog', { name: 'Transfer' });
-    await visible(dialog);
-    await visible(dialog.getByRole('group', { name: 'Agents' }));
-    await visible(dialog.getByRole('group', { name: 'Queues' }));
-    await visible(dialog.getByRole('group', { name: 'Partner organizations' }));
-    await dialog.getByRole('group', { name: 'Queues' }).getByRole('radio', { name: 'General' }).check();
-    await dialog.getByRole('textbox', { name: 'Note' }).fill('Asked about a VIP account');
-    await screenshot(agent, 'console-transfer');
+    // The Transfer dialog: destinations grouped, a note, confirm and cancel (the
+    // transfers themselves are in transfer.test.mjs).
+    const dialog = await openTransferDialog(agent);
+    await visible(dialog.getByRole('group', { name: 'Agents' }).getByRole('radio', { name: 'Carol' }));
+    await visible(dialog.getByRole('group', { name: 'Queues' }).getByRole('radio', { name: 'General' }));
+    await visible(dialog.getByRole('group', { name: 'Partner organizations' }).getByText('not available yet'));
+    // Nothing picked: the dialog says so and stays open.
     await dialog.getByRole('button', { name: 'Transfer', exact: true }).click();
-    await visible(dialog.getByRole('status').filter({ hasText: 'not available yet' }));
+    await visible(dialog.getByRole('status').filter({ hasText: 'Pick where' }));
+    // "Consult first" is offered for an agent only.
+    await dialog.getByRole('group', { name: 'Queues' }).getByRole('radio', { name: 'General' }).check();
+    await gone(dialog.getByRole('button', { name: 'Consult first' }));
+    await dialog.getByRole('group', { name: 'Agents' }).getByRole('radio', { name: 'Carol' }).check();
+    await visible(dialog.getByRole('button', { name: 'Consult first' }));
+    await dialog.getByRole('textbox', { name: 'Note' }).fill('Asked about a VIP account');
     await dialog.getByRole('button', { name: 'Cancel' }).click();
     await gone(dialog);
+    // Cancelled: nothing was sent, the conversation is still alice's.
+    await visible(agent.getByRole('button', { name: 'Transfer', exact: true }));
+    assert.equal(await agent.getByRole('region', { name: 'Transfer status' }).count(), 0);
+    // Carol is offline: a transfer to her is refused with the reason, and nothing changes.
+    const again = await openTransferDialog(agent);
+    await again.getByRole('group', { name: 'Agents' }).getByRole('radio', { name: 'Carol' }).check();
+    await again.getByRole('button', { name: 'Transfer', exact: true }).click();
+    await visible(again.getByRole('status').filter({ hasText: 'Carol is not online' }));
+    await again.getByRole('button', { name: 'Cancel' }).click();
+    await gone(again);
+    await say(agent, 'Still here');
+    await contains(secondLog, 'Still here');
     assert.deepEqual(agent.errors, [], agent.errors.join('\n'));
   });
 });

@@ -247,6 +247,17 @@ export async function signIn(page, base, username, password = 'demo') {
   await page.getByRole('button', { name: 'Sign in' }).click();
   await visible(page.getByRole('combobox', { name: 'Status' }));
   await page.getByRole('list', { name: 'Conversations' }).waitFor({ state: 'attached' });
+  // The queue figures come once the console's WebSocket is attached: from then on
+  // the server counts this agent as online (colleagues can transfer to it).
+  await visible(page.getByRole('list', { name: 'Queues' }).getByRole('listitem').first());
+}
+
+// Opens the Transfer dialog of the open conversation.
+export async function openTransferDialog(page) {
+  await page.getByRole('button', { name: 'Transfer', exact: true }).click();
+  const dialog = page.getByRole('dialog', { name: 'Transfer' });
+  await visible(dialog);
+  return dialog;
 }
 
 // Sends `text` from a chat page or console (anything with textbox Message and button Send).

@@ -28,29 +28,48 @@ std::string make_key(const std::string& path) {
 
 // Origin "Acme" (queue General, agent alice) and destination "Northwind" (queues
 // Claims and Sales, agent bob), peered both ways on fixed free ports.
+struct PairOptions {
+  app::AppOptions app = TestServer::default_options();
+  int origin_hop_limit = 3;
+  bool dest_reachable = true;
+  bool via_proxy = false;  // origin -> destination calls go through a FaultyProxy
+  int peer_timeout_s = 10;
+};
+
 struct Pair {
   TempDir dir;
+  std::unique_ptr<FaultyProxy> proxy;
   std::unique_ptr<TestServer> origin, dest;
   app::Config oc, dc;
+  PairOptions opts;
 
-  explicit Pair(app::AppOptions options = TestServer::default_options(), int dest_hop_limit = 3,
-                bool dest_reachable = true) {
+  explicit Pair(PairOptions o = {}) : opts(o) {
     for (int attempt = 0;; ++attempt) {
       try {
-        build(options, dest_hop_limit, dest_reachable);
+        build();
         return;
       } catch (const std::exception&) {
         // A port taken between choosing and binding: choose again.
         origin.reset();
         dest.reset();
+        proxy.reset();
         if (attempt >= 5) throw;
       }
     }
   }
 
-  void build(const app::AppOptions& options, int dest_hop_limit, bool dest_reachable) {
+  void restart_origin() { origin->restart_on_same_port(); }
+  void restart_dest() { dest->restart_on_same_port(); }
+
+  void build() {
     std::uint16_t op = free_port(), dp = free_port();
     std::string ou = "http://127.0.0.1:" + std::to_string(op), du = "http://127.0.0.1:" + std::to_string(dp);
+    if (opts.via_proxy) {
+      // The destination is known to everyone by the proxy's address.
+      proxy = std::make_unique<FaultyProxy>(dp);
+      du = "http://127.0.0.1:" + std::to_string(proxy->port());
+    }
+    bool dest_reachable = opts.dest_reachable;
     std::string tag = std::to_string(op);
     oc = test_config(dir.path() + "/origin-" + tag);
     oc.organization = "Acme";
@@ -65,14 +84,15 @@ struct Pair {
     dc.agents = {{"bob", "Bob", oc.agents[0].password_hash, {"Claims", "Sales"}, 2}};
     dc.sites = {{"nw", {"http://nw.example"}, "Claims"}};
     dc.federation.key_file = dir.path() + "/dest-" + tag + ".key";
-    dc.federation.hop_limit = dest_hop_limit;
+    oc.federation.hop_limit = opts.origin_hop_limit;
+    oc.federation.peer_timeout_s = opts.peer_timeout_s;
     std::string opub = make_key(oc.federation.key_file), dpub = make_key(dc.federation.key_file);
     std::string dest_url = dest_reachable ? du : "http://127.0.0.1:" + std::to_string(free_port());
     oc.peers = {{"northwind", "Northwind", dest_url, {dpub}, {"General"}, {}}};
     dc.peers = {{"acme", "Acme", ou, {opub}, {"Claims"}, {kSiteOrigin}}};
     if (!app::validate_config(oc) || !app::validate_config(dc)) throw std::logic_error("bad test config");
-    origin = std::make_unique<TestServer>(oc, options);
-    dest = std::make_unique<TestServer>(dc, options);
+    origin = std::make_unique<TestServer>(oc, opts.app);
+    dest = std::make_unique<TestServer>(dc, opts.app);
   }
 };
 
@@ -140,6 +160,18 @@ std::string cookie_value(const std::string& set_cookie) {
   return set_cookie.substr(0, semi);
 }
 
+// The visitor's browser at the destination: presents the code, collects its token.
+Visitor join_at(std::uint16_t dest_port, const std::string& code) {
+  auto joined = http(dest_port, "POST", "/join", "code=" + code, {{"Content-Type", "application/x-www-form-urlencoded"}});
+  if (joined.status != 303) throw std::runtime_error("join refused: " + std::to_string(joined.status) + " " + joined.body);
+  auto handoff = http(dest_port, "POST", "/api/visitor/handoff", {}, {{"Cookie", cookie_value(joined.header("Set-Cookie"))}});
+  if (handoff.status != 200) throw std::runtime_error("handoff refused: " + handoff.body);
+  auto o = handoff.json().as_object();
+  return {std::string(o.at("conversation").as_string()), std::string(o.at("token").as_string())};
+}
+
+
+
 TEST(Federation, VisitorMovesToThePartnerWithItsContext) {
   Pair p;
   Scene s(p);
@@ -199,7 +231,9 @@ TEST(Federation, ForgedJoinCodeIsRefused) {
 }
 
 TEST(Federation, UnreachablePartnerLeavesTheVisitorWithTheAgent) {
-  Pair p(TestServer::default_options(), 3, /*dest_reachable=*/false);
+  PairOptions o;
+  o.dest_reachable = false;
+  Pair p(o);
   Scene s(p);
   s.alice->send(json::object{{"type", "transfer"}, {"conversation", s.v.conversation}, {"to", {{"peer", "northwind"}}}});
   auto failed = s.transfer_in("failed");
@@ -242,8 +276,8 @@ TEST(Federation, VisitorWhoStaysGoesBackToTheAgent) {
 }
 
 TEST(Federation, JoinCodeThatExpiresSendsTheVisitorBackToTheAgent) {
-  app::AppOptions o = TestServer::default_options();
-  o.join_code_ttl_ms = 1000;
+  PairOptions o;
+  o.app.join_code_ttl_ms = 1000;
   Pair p(o);
   Scene s(p);
   std::string id = s.offer();
@@ -272,6 +306,132 @@ TEST(Federation, WellKnownPublishesTheCurrentKey) {
   EXPECT_EQ(o.at("organization").as_string(), "Northwind");
   ASSERT_EQ(o.at("keys").as_array().size(), 1u);
   EXPECT_EQ(o.at("keys").as_array()[0].at("public_key").as_string(), p.oc.peers[0].public_keys[0]);
+}
+
+TEST(Federation, LostResponseIsRetriedWithTheSameTransferId) {
+  PairOptions o;
+  o.via_proxy = true;
+  Pair p(o);
+  Scene s(p);
+  p.proxy->drop_next_responses(1);  // the offer's answer is lost once
+  std::string id = s.offer();
+  p.proxy->drop_next_responses(1);  // and the context's answer too
+  s.confirm(id);
+  EXPECT_GE(p.proxy->forwarded(), 4);  // each sent twice, answered the same way
+  auto [url, code] = s.transfer_page();
+  Visitor there = join_at(p.dest->port(), code);
+  s.transfer_in("completed");
+  // Only one holding conversation was made, however often the context came.
+  auto m = http(p.dest->port(), "GET", "/metrics").body;
+  EXPECT_NE(m.find("baton_conversations_created_total 0"), std::string::npos) << "holding conversations are not chats started";
+  WsClient vd(p.dest->port());
+  vd.hello_visitor(there);
+  vd.expect([](const json::object& e) { return is_event(e) && str(e, "text") == "Plate AB-123"; });
+}
+
+TEST(Federation, SlowPartnerTimesOutAndTheAgentIsTold) {
+  PairOptions o;
+  o.via_proxy = true;
+  o.peer_timeout_s = 1;
+  Pair p(o);
+  Scene s(p);
+  p.proxy->delay_responses(std::chrono::milliseconds(1500));
+  s.alice->send(json::object{{"type", "transfer"}, {"conversation", s.v.conversation}, {"to", {{"peer", "northwind"}}}});
+  auto failed = s.transfer_in("failed");
+  EXPECT_NE(str(failed.at("transfer").as_object(), "reason").find("could not be reached"), std::string::npos);
+}
+
+TEST(Federation, PageThatMissedTheMoveHearsItAgainOnReconnect) {
+  Pair p;
+  Scene s(p);
+  std::string id = s.offer();
+  s.confirm(id);
+  WsClient again(p.origin->port());
+  again.hello_visitor(s.v);
+  EXPECT_EQ(str(again.expect_type("move"), "destination"), "Northwind");
+}
+
+TEST(Federation, DestinationSendsTheVisitorBack) {
+  Pair p;
+  Scene s(p);
+  std::string id = s.offer();
+  s.confirm(id);
+  auto [url, code] = s.transfer_page();
+  Visitor there = join_at(p.dest->port(), code);
+  s.transfer_in("completed");
+  WsClient vd(p.dest->port());
+  vd.hello_visitor(there);
+  vd.expect_type("synced");
+  std::string bob_token = sign_in(p.dest->port(), "bob");
+  WsClient bob(p.dest->port());
+  bob.hello_agent(bob_token);
+  bob.send(json::object{{"type", "transfer.return"}, {"conversation", there.conversation}});
+  auto move = vd.expect_type("move");
+  EXPECT_EQ(str(move, "url"), p.oc.public_url + "/chat?site=web");
+  // The origin has the conversation again, with the visitor's old token.
+  s.transfer_in("recalled");
+  WsClient back(p.origin->port());
+  back.hello_visitor(s.v);
+  back.expect([](const json::object& e) { return is_event(e, "system") && str(e, "text").find("sent you back") != std::string::npos; });
+}
+
+TEST(Federation, HopLimitStopsATransferLoop) {
+  PairOptions o;
+  o.origin_hop_limit = 1;  // Acme takes no visitor that was transferred before
+  Pair p(o);
+  Scene s(p);
+  std::string id = s.offer();
+  s.confirm(id);
+  auto [url, code] = s.transfer_page();
+  Visitor there = join_at(p.dest->port(), code);
+  std::string bob_token = sign_in(p.dest->port(), "bob");
+  WsClient bob(p.dest->port());
+  bob.hello_agent(bob_token);
+  WsClient vd(p.dest->port());
+  vd.hello_visitor(there);
+  vd.expect([](const json::object& e) { return is_event(e, "joined"); });
+  bob.send(json::object{{"type", "transfer"}, {"conversation", there.conversation}, {"to", {{"peer", "acme"}}}});
+  auto failed = bob.expect([](const json::object& e) {
+    return str(e, "type") == "transfer" && str(e.at("transfer").as_object(), "state") == "failed";
+  });
+  EXPECT_NE(str(failed.at("transfer").as_object(), "reason").find("too many times"), std::string::npos);
+}
+
+TEST(Federation, OriginRestartedWhileTheVisitorMoves) {
+  Pair p;
+  Scene s(p);
+  std::string id = s.offer();
+  s.confirm(id);
+  auto [url, code] = s.transfer_page();
+  s.alice.reset();
+  s.visitor.reset();
+  p.restart_origin();
+  Visitor there = join_at(p.dest->port(), code);
+  // The destination tells the restarted origin, which closes its side.
+  std::string token = sign_in(p.origin->port(), "alice");
+  auto until = std::chrono::steady_clock::now() + kDeadline;
+  std::string state;
+  while (std::chrono::steady_clock::now() < until) {
+    auto r = http(p.origin->port(), "GET", "/api/conversations/" + s.v.conversation, {}, {{"Authorization", "Bearer " + token}});
+    state = std::string(r.json().at("conversation").at("state").as_string());
+    if (state == "transferred") break;
+    std::this_thread::yield();
+  }
+  EXPECT_EQ(state, "transferred");
+}
+
+TEST(Federation, DestinationRestartedWhileTheVisitorMoves) {
+  Pair p;
+  Scene s(p);
+  std::string id = s.offer();
+  s.confirm(id);
+  auto [url, code] = s.transfer_page();
+  p.restart_dest();
+  Visitor there = join_at(p.dest->port(), code);
+  s.transfer_in("completed");
+  WsClient vd(p.dest->port());
+  vd.hello_visitor(there);
+  vd.expect([](const json::object& e) { return is_event(e) && str(e, "text") == "Plate AB-123"; });
 }
 
 }  // namespace

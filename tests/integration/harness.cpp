@@ -94,6 +94,17 @@ void TestServer::restart() {
   start();
 }
 
+void TestServer::restart_on_same_port() {
+  std::uint16_t port = port_;
+  stop();
+  app::Config c = config_;
+  c.listen = "127.0.0.1:" + std::to_string(port);
+  c.listen_port = port;
+  std::swap(c, config_);
+  start();
+  std::swap(c, config_);
+}
+
 std::string HttpResult::header(std::string_view name) const {
   for (const auto& [k, v] : headers)
     if (beast::iequals(k, name)) return v;
@@ -332,6 +343,61 @@ std::string RawConnection::read_until_closed(std::chrono::milliseconds deadline)
     if (ec == beast::error::timeout) throw std::runtime_error("connection was not closed in time");
     if (ec) return out;
   }
+}
+
+struct FaultyProxy::Impl {
+  net::io_context io;
+  tcp::acceptor acceptor{io};
+  std::thread thread;
+  std::atomic<bool> stopping{false};
+};
+
+FaultyProxy::FaultyProxy(std::uint16_t target_port) : impl_(std::make_unique<Impl>()) {
+  auto& a = impl_->acceptor;
+  tcp::endpoint ep(net::ip::make_address("127.0.0.1"), 0);
+  a.open(ep.protocol());
+  a.bind(ep);
+  a.listen();
+  port_ = a.local_endpoint().port();
+  impl_->thread = std::thread([this, target_port] {
+    for (;;) {
+      beast::error_code ec;
+      tcp::socket client(impl_->io);
+      impl_->acceptor.accept(client, ec);
+      if (ec || impl_->stopping) return;
+      // One request per connection, handled inline: the peer client sends one at a time.
+      beast::tcp_stream in(std::move(client));
+      in.expires_after(kDeadline);
+      beast::flat_buffer buf;
+      bhttp::request<bhttp::string_body> req;
+      bhttp::read(in, buf, req, ec);
+      if (ec) continue;
+      beast::tcp_stream out(impl_->io);
+      out.expires_after(kDeadline);
+      out.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), target_port), ec);
+      if (ec) continue;
+      bhttp::write(out, req, ec);
+      beast::flat_buffer rbuf;
+      bhttp::response<bhttp::string_body> res;
+      bhttp::read(out, rbuf, res, ec);
+      if (ec) continue;
+      forwarded_.fetch_add(1);
+      if (int d = delay_ms_.load(); d > 0) std::this_thread::sleep_for(std::chrono::milliseconds(d));
+      int n = drop_.load();
+      if (n > 0 && drop_.compare_exchange_strong(n, n - 1)) continue;  // the answer is lost
+      bhttp::write(in, res, ec);
+      in.socket().shutdown(tcp::socket::shutdown_both, ec);
+    }
+  });
+}
+
+FaultyProxy::~FaultyProxy() {
+  impl_->stopping = true;
+  beast::error_code ec;
+  // Wake the accept.
+  tcp::socket s(impl_->io);
+  s.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port_), ec);
+  impl_->thread.join();
 }
 
 bool is_event(const json::object& o, std::string_view kind) {

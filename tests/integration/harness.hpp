@@ -3,6 +3,7 @@
 #pragma once
 
 #include <boost/json.hpp>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -53,6 +54,8 @@ class TestServer {
   void stop();
   // Starts again on the same data folder (a new port).
   void restart();
+  // Starts again on the same data folder and the same port (peers know it).
+  void restart_on_same_port();
 
  private:
   void start();
@@ -143,6 +146,27 @@ class RawConnection {
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
+};
+
+// A man in the middle for server-to-server calls: forwards HTTP requests to
+// `target_port`, and can drop the next answers (a lost response) or hold every
+// answer back for a while (a slow peer). One request per connection.
+class FaultyProxy {
+ public:
+  explicit FaultyProxy(std::uint16_t target_port);
+  ~FaultyProxy();
+  std::uint16_t port() const { return port_; }
+  void drop_next_responses(int n) { drop_.store(n); }
+  void delay_responses(std::chrono::milliseconds d) { delay_ms_.store(static_cast<int>(d.count())); }
+  int forwarded() const { return forwarded_.load(); }
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  std::uint16_t port_ = 0;
+  std::atomic<int> drop_{0};
+  std::atomic<int> delay_ms_{0};
+  std::atomic<int> forwarded_{0};
 };
 
 bool is_event(const boost::json::object& o, std::string_view kind = {});

@@ -16,6 +16,7 @@ const storageKey = `baton.chat.${site}`;
 const kAvailabilityEveryMs = 30_000;
 const kTypingIdleMs = 3_000;
 const kTypingShownMs = 8_000;
+const kLeftSettleMs = 400;
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -59,6 +60,8 @@ let online = null; // from availability, before a conversation exists
 let view = 'loading'; // loading | start | offline | conversation | fatal
 let convState = 'waiting'; // waiting | active | closed (of the open conversation)
 let agentName = '';
+const present = new Map(); // agent id -> name, of the agents in the conversation now
+let leftTimer = null;
 let position = null; // {place, waiting, online}
 let lastSeq = 0;
 let synced = false;
@@ -449,19 +452,21 @@ function onEvent(e) {
         insertEvent(messageNode(e, mine));
         if (!mine) notifyParent();
       }
-      if (author.kind === 'agent' && author.name) agentName = author.name;
-      if (author.kind === 'agent' && convState === 'waiting') setConvState('active');
+      if (author.kind === 'agent') {
+        if (!present.has(author.id || author.name || '')) agentPresent(author);
+        if (convState === 'waiting') setConvState('active');
+      }
       break;
     }
     case 'joined':
-      if (author.name) agentName = author.name;
+      agentPresent(author);
       insertEvent(systemNode(e));
       setConvState('active');
       setPresence();
       break;
     case 'left':
       insertEvent(systemNode(e));
-      if (convState === 'active') setConvState('waiting');
+      agentLeft(author);
       break;
     case 'closed':
       insertEvent(systemNode(e));
@@ -474,6 +479,45 @@ function onEvent(e) {
     default:
       break; // notes never reach visitors
   }
+}
+
+// Who is with the visitor. A transfer is a "left" and a "joined" in a row, and a
+// warm transfer has two agents present for a while: the visitor is waiting only
+// when the last agent has left. A live "left" that empties the room waits a moment
+// before showing "waiting", so that a transfer's "joined" that follows at once
+// does not flash the queue text.
+function agentPresent(author) {
+  clearTimeout(leftTimer);
+  const key = author.id || author.name || '';
+  present.delete(key);
+  present.set(key, author.name || '');
+  agentName = presentNames();
+}
+
+// "Alice", "Alice and Carol": who the visitor is chatting with.
+function presentNames() {
+  const names = [...present.values()].filter(Boolean);
+  if (names.length <= 1) return names[0] || '';
+  return `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}`;
+}
+
+function agentLeft(author) {
+  if (author.id || author.name) present.delete(author.id || author.name);
+  else present.clear();
+  if (present.size > 0) {
+    agentName = presentNames();
+    setPresence();
+    return;
+  }
+  if (convState !== 'active') return;
+  clearTimeout(leftTimer);
+  if (!synced) {
+    setConvState('waiting');
+    return;
+  }
+  leftTimer = setTimeout(() => {
+    if (present.size === 0 && convState === 'active') setConvState('waiting');
+  }, kLeftSettleMs);
 }
 
 function onAck(msg) {
@@ -719,6 +763,8 @@ function resetConversation() {
   lastSeq = 0;
   synced = false;
   agentName = '';
+  present.clear();
+  clearTimeout(leftTimer);
   position = null;
   convState = 'waiting';
   clear(ui.log);

@@ -6,6 +6,12 @@
 // then "conversation" summaries as they change. The console subscribes to the
 // agent's own live conversations (for unread counts and typing) and to the one
 // that is open; each subscription resumes from the last sequence number seen.
+//
+// Transfers (DESIGN.md §2.2): the sender follows its transfer's state ("transfer"
+// messages, on every change, to both agents involved); the agent offered one
+// reads the conversation and accepts or declines; a warm consult gives both a
+// private notes area. The open conversation's transfer history comes from
+// GET /api/conversations/ID/transfers.
 
 import {
   el, clear, randomId, formatClock, formatDateTime, formatDuration, shortBrowser, api, download, utf8Bytes, kMaxMessageBytes,
@@ -57,11 +63,55 @@ const ui = {
   transferNote: $('transfer-note'),
   transferResult: $('transfer-result'),
   transferCancel: $('transfer-cancel'),
+  transferConsult: $('transfer-consult'),
+  transferConfirm: $('transfer-confirm'),
+  transferConsultHint: $('transfer-consult-hint'),
+  offer: $('offer'),
+  offerTime: $('offer-time'),
+  offerText: $('offer-text'),
+  offerNote: $('offer-note'),
+  offerAnswer: $('offer-answer'),
+  offerReason: $('offer-reason'),
+  offerAccept: $('offer-accept'),
+  offerDecline: $('offer-decline'),
+  offerError: $('offer-error'),
+  xfer: $('xfer'),
+  xferText: $('xfer-text'),
+  xferTime: $('xfer-time'),
+  xferCancel: $('xfer-cancel'),
+  xferDismiss: $('xfer-dismiss'),
+  handover: $('handover'),
+  handoverText: $('handover-text'),
+  handoverNote: $('handover-note'),
+  handoverDismiss: $('handover-dismiss'),
+  consult: $('consult'),
+  consultTitle: $('consult-title'),
+  consultTime: $('consult-time'),
+  consultText: $('consult-text'),
+  consultLog: $('consult-log'),
+  consultForm: $('consult-form'),
+  consultNote: $('consult-note'),
+  consultNoteLabel: $('consult-note-label'),
+  consultSend: $('consult-send'),
+  consultJoin: $('consult-join'),
+  consultHandover: $('consult-handover'),
+  consultEnd: $('consult-end'),
+  consultLeave: $('consult-leave'),
+  consultError: $('consult-error'),
+  transferHistory: $('transfer-history'),
+  transferHistoryEmpty: $('transfer-history-empty'),
+  toast: $('toast'),
+  toastText: $('toast-text'),
+  toastOpen: $('toast-open'),
+  toastClose: $('toast-close'),
 };
 
 const kTypingIdleMs = 3_000;
 const kTypingShownMs = 8_000;
 const LIVE = new Set(['waiting', 'active', 'transferring']);
+const OPEN_TRANSFER = new Set(['offered', 'consulting', 'joined']);
+const kDialogAnswerMs = 15_000;
+const kToastMs = 12_000;
 
 let me = null; // from /api/agent/me: {agent, organization, queues, agents}
 let rt = null;
@@ -80,6 +130,18 @@ let tickTimer = null;
 // id -> {s: summary, events: Map(seq -> event), lastSeq, subscribed, synced,
 //        unread, fresh, typing: {name, until}, pending: Map(client_id -> {...}), node}
 const convs = new Map();
+
+// Transfers. xferOf: conversation id -> the latest transfer of it that involves
+// this agent (as sender or target), with `localDeadline` (this clock) and `seen`
+// (its outcome was dismissed). historyOf: conversation id -> Map(transfer id ->
+// transfer), what /transfers said merged with what came live.
+const xferOf = new Map();
+const historyOf = new Map();
+let dialogRequest = null; // {type, conversation, timer}: the dialog waits for its answer
+const actions = new Map(); // reply type -> {conversation, transfer}: buttons waiting for theirs
+let toastTimer = null;
+let toastConversation = null;
+const historyTimers = new Map();
 
 // --- sign in and out -----------------------------------------------------------
 
@@ -139,6 +201,10 @@ function leave(notice) {
   rt = null;
   me = null;
   convs.clear();
+  xferOf.clear();
+  historyOf.clear();
+  actions.clear();
+  hideToast();
   openId = null;
   firstDesk = true;
   clear(ui.list);
@@ -216,6 +282,10 @@ function onMessage(msg) {
       break;
     case 'ok':
       if (msg.in_reply_to === 'close' || msg.in_reply_to === 'claim') ui.convError.textContent = '';
+      if (msg.transfer) onTransferReply(msg);
+      break;
+    case 'transfer':
+      onTransfer(msg);
       break;
     case 'error':
       onError(msg);
@@ -231,6 +301,10 @@ function onDesk(msg) {
     if (me && me.agent) me.agent.queues = msg.agent.queues || me.agent.queues;
   }
   if (msg.organization) ui.org.textContent = msg.organization;
+  // Open transfers this agent is part of, when the server lists them with the desk.
+  for (const t of Array.isArray(msg.transfers) ? msg.transfers : []) {
+    if (t && t.id && t.conversation && roleIn(t)) remember(t, false);
+  }
   const present = new Set();
   for (const s of msg.conversations || []) {
     upsert(s, !firstDesk);
@@ -238,10 +312,14 @@ function onDesk(msg) {
   }
   // What the desk no longer lists has ended or moved on while we were away.
   for (const [id, c] of convs) {
-    if (!present.has(id) && LIVE.has(c.s.state) && !c.history && id !== openId) convs.delete(id);
+    if (!present.has(id) && LIVE.has(c.s.state) && !c.history && id !== openId && !involvesMe(id)) convs.delete(id);
   }
   firstDesk = false;
   for (const c of convs.values()) ensureSubscription(c);
+  // A transfer under way survives a reload: its record comes from the history.
+  for (const c of convs.values()) {
+    if (c.s.state === 'transferring' || c.s.consultant) loadHistory(c.s.id);
+  }
   renderList();
   if (openId && convs.has(openId)) renderConversation();
 }
@@ -251,12 +329,15 @@ function myName() {
 }
 
 function shouldList(s) {
-  return s.agent === myName() || s.state === 'waiting';
+  return s.agent === myName() || s.state === 'waiting' || involvesMe(s.id) || (!!s.consultant && s.consultant === myName());
 }
 
 function wantsSubscription(c) {
   if (c.s.id === openId) return true;
-  return c.s.agent === myName() && LIVE.has(c.s.state) && c.s.state !== 'waiting';
+  if (!LIVE.has(c.s.state)) return false;
+  // Offered or consulted: the transcript is there to read before answering.
+  if (involvesMe(c.s.id) || c.s.consultant === myName()) return true;
+  return c.s.agent === myName() && c.s.state !== 'waiting';
 }
 
 function ensureSubscription(c) {
@@ -348,6 +429,9 @@ function onEvent(e) {
   if (c.s.id === openId) {
     if (c.synced) appendEvent(e, c);
     if (e.kind === 'closed') renderConversation();
+    if (e.kind === 'note' && ui.consult.hidden === false) renderConsultLog(c);
+    // Someone joined or left: a transfer may have ended; its record is in the history.
+    if (c.synced && (e.kind === 'joined' || e.kind === 'left')) scheduleHistory(c.s.id);
   }
   renderListItem(c);
   updateTitle();
@@ -400,6 +484,7 @@ function onAck(msg) {
     });
     c.lastSeq = Math.max(c.lastSeq, msg.seq);
   }
+  if (p.kind === 'note' && c.s.id === openId && !ui.consult.hidden) renderConsultLog(c);
 }
 
 function onTyping(msg) {
@@ -414,6 +499,7 @@ function onError(msg) {
     if (msg.code === 'unauthorized' || msg.code === 'forbidden') leave('Your session has ended. Please sign in again.');
     return;
   }
+  if (onTransferError(msg)) return;
   const c = msg.conversation ? convs.get(msg.conversation) : null;
   if (c && msg.client_id && c.pending.has(msg.client_id)) {
     const p = c.pending.get(msg.client_id);
@@ -557,7 +643,8 @@ function visitorLabel(s) {
 }
 
 function sortedConvs() {
-  const order = (c) => (LIVE.has(c.s.state) ? 0 : 1);
+  // Transfer requests first: they wait for an answer with a deadline.
+  const order = (c) => (involvesMe(c.s.id) && c.s.agent !== myName() ? -1 : LIVE.has(c.s.state) ? 0 : 1);
   return [...convs.values()]
     .filter((c) => shouldList(c.s) || !LIVE.has(c.s.state) || c.s.id === openId)
     .sort((a, b) => order(a) - order(b) || (b.s.updated_at || 0) - (a.s.updated_at || 0) || (a.s.id < b.s.id ? -1 : 1));
@@ -604,10 +691,12 @@ function renderListItem(c) {
   } else if (s.state === 'active') {
     tags.push(el('span', { class: 'tag tag-active', text: 'Active' }));
   } else if (s.state === 'transferring') {
-    tags.push(el('span', { class: 'tag tag-active', text: 'Transferring' }));
+    if (!isOpen(xferOf.get(s.id))) tags.push(el('span', { class: 'tag tag-active', text: 'Transferring' }));
   } else {
     tags.push(el('span', { class: 'tag tag-closed', text: s.state === 'closed' ? 'Closed' : s.state }));
   }
+  const xt = transferTag(s.id);
+  if (xt) tags.push(xt);
   if (s.queue) tags.push(el('span', { class: 'tag tag-queue', text: s.queue }));
   button.append(
     el(
@@ -656,8 +745,12 @@ function tick() {
     const since = Number(tag.dataset.since);
     if (since) tag.textContent = `Waiting ${formatDuration(Date.now() - since)}`;
   }
+  for (const tag of ui.list.querySelectorAll('[data-deadline]')) {
+    tag.textContent = `${tag.dataset.label} · ${timeLeft(Number(tag.dataset.deadline))}`;
+  }
   const c = openId && convs.get(openId);
   if (c) {
+    renderCountdowns(c);
     const w = ui.details.querySelector('[data-waiting]');
     if (w) w.textContent = waitingText(c);
     if (c.typing && c.typing.until < Date.now()) {
@@ -710,8 +803,14 @@ function openConversation(id) {
   ui.convError.textContent = '';
   ui.noteMode.checked = false;
   ui.message.value = '';
+  if (!previous || previous !== c) {
+    ui.offerReason.value = '';
+    ui.consultNote.value = '';
+  }
   updateComposerMode();
   ensureSubscription(c);
+  loadHistory(id);
+  if (toastConversation === id) hideToast();
   if (c.synced) markRead(c);
   c.fresh = false;
   renderConversation();
@@ -735,24 +834,27 @@ function renderConversation() {
   const mine = s.agent === myName();
   const live = LIVE.has(s.state);
   const active = live && s.state !== 'waiting' && mine;
+  const t = xferOf.get(s.id);
+  const transferring = isOpen(t);
   ui.convTitle.textContent = visitorLabel(s);
   const stateText = {
     waiting: `Waiting${s.place ? `, number ${s.place} in line` : ''}`,
-    active: mine ? 'Active, with you' : `Active, with ${s.agent}`,
-    transferring: 'Being transferred',
+    active: mine ? 'Active, with you' : `Active, with ${nameOf(s.agent)}`,
+    transferring: mine ? 'Being transferred' : `With ${nameOf(s.agent)}, being transferred`,
     closed: 'Closed',
     transferred: 'Transferred',
     abandoned: 'Abandoned',
   }[s.state] || s.state;
   ui.convSub.textContent = `${stateText} · ${s.queue || ''}`;
   ui.claim.hidden = s.state !== 'waiting';
-  ui.transfer.hidden = !active;
+  ui.transfer.hidden = !active || transferring;
   ui.close.hidden = !active;
   ui.composer.hidden = !live;
   ui.closedNote.hidden = live;
   ui.closedNote.textContent = s.state === 'closed' ? 'This conversation is closed.' : `This conversation is ${s.state}.`;
-  // A conversation that is not ours takes internal notes only (until we take it).
-  if (!active && live) {
+  // A conversation that is not ours takes internal notes only (until we take it);
+  // a consultant brought into the conversation talks with the visitor too.
+  if (!canMessage(s) && live) {
     ui.noteMode.checked = true;
     ui.noteMode.disabled = true;
   } else if (ui.noteMode.disabled) {
@@ -762,6 +864,13 @@ function renderConversation() {
   updateComposerMode();
   renderDetails(c);
   renderTyping(c);
+  renderTransferArea(c);
+  renderHistory(c);
+}
+
+function canMessage(s) {
+  if (!LIVE.has(s.state) || s.state === 'waiting') return false;
+  return s.agent === myName() || (s.consultant === myName() && !!s.consultant_joined);
 }
 
 function waitingText(c) {
@@ -892,7 +1001,7 @@ ui.message.addEventListener('keydown', (ev) => {
 
 ui.message.addEventListener('input', () => {
   const c = openId && convs.get(openId);
-  if (!c || ui.noteMode.checked || c.s.agent !== myName()) return;
+  if (!c || ui.noteMode.checked || !canMessage(c.s)) return;
   if (!typingSent && ui.message.value.trim()) {
     if (rt && rt.send({ type: 'typing', conversation: c.s.id, on: true })) {
       typingSent = true;
@@ -920,18 +1029,23 @@ ui.composer.addEventListener('submit', (ev) => {
     return;
   }
   ui.convError.textContent = '';
-  const kind = ui.noteMode.checked ? 'note' : 'message';
+  sendEntry(c, ui.noteMode.checked ? 'note' : 'message', text);
+  ui.message.value = '';
+  stopTyping();
+  ui.message.focus();
+});
+
+// Shows a message or note as "Sending…" and sends it (now, or after the next sync).
+function sendEntry(c, kind, text) {
   const client_id = randomId();
   const p = { client_id, kind, text, at: Date.now(), failed: false, node: null };
   c.pending.set(client_id, p);
   p.node = pendingNode(p);
   ui.transcript.append(p.node);
   ui.transcript.scrollTop = ui.transcript.scrollHeight;
-  ui.message.value = '';
-  stopTyping();
-  if (c.synced) rt.send({ type: kind, conversation: c.s.id, client_id, text });
-  ui.message.focus();
-});
+  if (c.synced && rt) rt.send({ type: kind, conversation: c.s.id, client_id, text });
+  if (kind === 'note' && !ui.consult.hidden) renderConsultLog(c);
+}
 
 ui.claim.addEventListener('click', () => {
   if (!openId || !rt) return;
@@ -953,16 +1067,36 @@ ui.exportBtn.addEventListener('click', async () => {
   }
 });
 
-// --- transfer ----------------------------------------------------------------------
+// --- transfer: the dialog ----------------------------------------------------------
 
 function destination(name, value, label, detail) {
   const id = `dest-${value.replace(/[^a-z0-9_-]/gi, '_')}`;
   return el(
     'div',
     { class: 'dest-option' },
-    el('input', { type: 'radio', name: 'destination', id, value }),
+    el('input', { type: 'radio', name: 'destination', id, value, on: { change: updateDialogButtons } }),
     el('label', { for: id }, el('span', { text: label }), detail ? el('span', { class: 'muted', text: ` ${detail}` }) : null),
   );
+}
+
+function pickedDestination() {
+  const picked = ui.dialog.querySelector('input[name=destination]:checked');
+  if (!picked) return null;
+  const [kind, ...rest] = picked.value.split(':');
+  return { kind, name: rest.join(':') };
+}
+
+function updateDialogButtons() {
+  const d = pickedDestination();
+  const agent = !!d && d.kind === 'agent';
+  ui.transferConsult.hidden = !agent;
+  ui.transferConsultHint.hidden = !agent;
+  if (ui.transferResult.dataset.kind === 'pick') setDialogResult('');
+}
+
+function setDialogResult(text, kind = '') {
+  ui.transferResult.textContent = text;
+  ui.transferResult.dataset.kind = kind;
 }
 
 ui.transfer.addEventListener('click', () => {
@@ -976,27 +1110,618 @@ ui.transfer.addEventListener('click', () => {
   const queues = me.queues || [];
   for (const q of queues) {
     const info = queueInfo.find((x) => x.name === q);
-    const detail = info ? (info.waiting ? `(${info.waiting} waiting)` : '(nobody waiting)') : '';
+    let detail = '';
+    if (info) {
+      detail = info.waiting ? `(${info.waiting} waiting` : '(nobody waiting';
+      detail += info.online ? ')' : ', no agent online)';
+    }
     ui.transferQueues.append(destination('queue', `queue:${q}`, q, detail));
   }
   ui.transferNote.value = '';
-  ui.transferResult.textContent = '';
+  setDialogResult('');
+  endDialogRequest();
+  updateDialogButtons();
   ui.dialog.showModal();
   const first = ui.dialog.querySelector('input[type=radio]');
   if (first) first.focus();
 });
 
-ui.transferCancel.addEventListener('click', () => ui.dialog.close());
+ui.transferCancel.addEventListener('click', () => {
+  endDialogRequest();
+  ui.dialog.close();
+});
+ui.dialog.addEventListener('close', () => endDialogRequest());
 
 ui.transferForm.addEventListener('submit', (ev) => {
   ev.preventDefault();
-  const picked = ui.dialog.querySelector('input[name=destination]:checked');
-  if (!picked) {
-    ui.transferResult.textContent = 'Pick where the conversation should go.';
+  const d = pickedDestination();
+  if (!d) {
+    setDialogResult('Pick where the conversation should go.', 'pick');
     return;
   }
-  // The transfer protocol comes with federation; until then the dialog says so.
-  ui.transferResult.textContent = 'Transfers are not available yet. The conversation stays with you.';
+  const note = ui.transferNote.value.trim();
+  const to = d.kind === 'agent' ? { agent: d.name } : { queue: d.name };
+  sendFromDialog({ type: 'transfer', conversation: openId, to, note });
+});
+
+ui.transferConsult.addEventListener('click', () => {
+  const d = pickedDestination();
+  if (!d || d.kind !== 'agent') return;
+  sendFromDialog({ type: 'consult', conversation: openId, agent: d.name, note: ui.transferNote.value.trim() });
+});
+
+function sendFromDialog(msg) {
+  if (dialogRequest || !msg.conversation) return;
+  if (msg.note && utf8Bytes(msg.note) > kMaxMessageBytes) {
+    setDialogResult('The note is too long. Please shorten it.');
+    return;
+  }
+  if (!rt || !rt.send(msg)) {
+    setDialogResult('Not connected; try again in a moment.');
+    return;
+  }
+  setDialogResult(msg.type === 'consult' ? 'Asking for a consultation…' : 'Transferring…');
+  ui.transferConfirm.disabled = true;
+  ui.transferConsult.disabled = true;
+  dialogRequest = {
+    type: msg.type,
+    conversation: msg.conversation,
+    timer: setTimeout(() => {
+      endDialogRequest();
+      setDialogResult('The server did not answer. The conversation stays with you; try again.');
+    }, kDialogAnswerMs),
+  };
+}
+
+function endDialogRequest() {
+  if (dialogRequest) clearTimeout(dialogRequest.timer);
+  dialogRequest = null;
+  ui.transferConfirm.disabled = false;
+  ui.transferConsult.disabled = false;
+}
+
+// --- transfer: state --------------------------------------------------------------
+
+function nameOf(agent) {
+  if (!agent) return '';
+  if (me && me.agent && me.agent.name === agent) return me.agent.display_name || agent;
+  const a = me && (me.agents || []).find((x) => x.name === agent);
+  return a ? a.display_name || a.name : agent;
+}
+
+function isOpen(t) {
+  return !!t && OPEN_TRANSFER.has(t.state);
+}
+
+// 'sender', 'target' or null: what this agent is in transfer `t`.
+function roleIn(t) {
+  if (!t || !me) return null;
+  if (t.from_agent === myName()) return 'sender';
+  if (t.to_agent === myName()) return 'target';
+  return null;
+}
+
+// Offered to me, or consulting me, right now.
+function involvesMe(id) {
+  const t = xferOf.get(id);
+  return isOpen(t) && roleIn(t) === 'target';
+}
+
+function timeLeft(deadline) {
+  const ms = deadline - Date.now();
+  if (ms <= 0) return 'time is up';
+  if (ms < 60_000) return `${Math.ceil(ms / 1000)} s left`;
+  return `${formatDuration(ms)} left`;
+}
+
+function mergeHistory(t) {
+  let h = historyOf.get(t.conversation);
+  if (!h) historyOf.set(t.conversation, (h = new Map()));
+  const old = h.get(t.id);
+  if (!old || (t.updated_at || 0) >= (old.updated_at || 0)) h.set(t.id, t);
+}
+
+// Records a transfer. `live`: it just happened (its deadline is counted from now,
+// on this clock). Returns {t, prev, changed}.
+function remember(raw, live) {
+  const prev = xferOf.get(raw.conversation) || null;
+  mergeHistory(raw);
+  if (prev && prev.id === raw.id) {
+    if ((prev.updated_at || 0) > (raw.updated_at || 0)) return { t: prev, prev, changed: false };
+    if (prev.updated_at === raw.updated_at && prev.state === raw.state) return { t: prev, prev, changed: false };
+  } else if (prev && (prev.created_at || 0) > (raw.created_at || 0)) {
+    return { t: prev, prev, changed: false }; // an older one: history only
+  }
+  const t = { ...raw };
+  t.localDeadline = t.deadline ? (live ? Date.now() + Math.max(0, t.deadline - t.updated_at) : t.deadline) : 0;
+  t.seen = false;
+  t.busy = false;
+  xferOf.set(t.conversation, t);
+  return { t, prev, changed: true };
+}
+
+function onTransfer(msg) {
+  const raw = msg.transfer;
+  if (!raw || !raw.id || !raw.conversation || !roleIn(raw)) return;
+  const { t, prev, changed } = remember(raw, true);
+  if (msg.conversation) upsert(msg.conversation, true);
+  if (!changed) return;
+  const c = convs.get(t.conversation);
+  const fresh = !prev || prev.id !== t.id;
+  if (c && roleIn(t) === 'target' && fresh && isOpen(t)) {
+    if (t.conversation !== openId) arrived(c);
+    else chime();
+  }
+  if (t.conversation !== openId) {
+    const text = news(t, c);
+    if (text) showToast(text, c && convs.has(t.conversation) ? t.conversation : null);
+  }
+  if (c) {
+    ensureSubscription(c);
+    renderList();
+  }
+  if (t.conversation === openId) renderConversation();
+}
+
+function onTransferReply(msg) {
+  const action = actions.get(msg.in_reply_to);
+  actions.delete(msg.in_reply_to);
+  if (dialogRequest && (msg.in_reply_to === 'transfer' || msg.in_reply_to === 'consult')) {
+    endDialogRequest();
+    if (ui.dialog.open) ui.dialog.close();
+    if (!ui.composer.hidden) ui.message.focus();
+  }
+  const t = xferOf.get(msg.transfer.conversation);
+  if (t && t.id === msg.transfer.id) t.busy = false;
+  onTransfer({ transfer: msg.transfer });
+  if (action && action.conversation === openId) {
+    const c = convs.get(openId);
+    if (c) renderConversation();
+    // The button pressed may be gone now (an accepted offer, a finished consult).
+    const a = document.activeElement;
+    if ((!a || a === document.body || a.closest('[hidden]') || a.disabled) && !ui.composer.hidden) ui.message.focus();
+  }
+}
+
+const TRANSFER_REPLIES = new Set(['transfer', 'consult', 'transfer.accept', 'transfer.decline', 'transfer.cancel', 'consult.join', 'consult.finish']);
+
+// An error answering a transfer request: shown where the request was made.
+function onTransferError(msg) {
+  if (!TRANSFER_REPLIES.has(msg.in_reply_to)) return false;
+  const text = msg.message || 'The server refused.';
+  if (msg.in_reply_to === 'transfer' || msg.in_reply_to === 'consult') {
+    if (dialogRequest && ui.dialog.open) {
+      endDialogRequest();
+      setDialogResult(`${text.charAt(0).toUpperCase()}${text.slice(1)}. The conversation stays with you.`);
+    } else {
+      ui.convError.textContent = text;
+    }
+    return true;
+  }
+  const action = actions.get(msg.in_reply_to);
+  actions.delete(msg.in_reply_to);
+  const id = action ? action.conversation : null;
+  const t = id ? xferOf.get(id) : null;
+  if (t) t.busy = false;
+  if (id && id === openId) {
+    const where = msg.in_reply_to.startsWith('consult') ? ui.consultError : msg.in_reply_to === 'transfer.cancel' ? ui.convError : ui.offerError;
+    where.textContent = `${text.charAt(0).toUpperCase()}${text.slice(1)}.`;
+    renderConversation();
+  } else {
+    showToast(text, null);
+  }
+  return true;
+}
+
+// Sends an answer about transfer `t` ({type: 'transfer.accept', ...}).
+function act(type, t, extra = {}) {
+  if (!t || t.busy) return;
+  ui.offerError.textContent = '';
+  ui.consultError.textContent = '';
+  if (!rt || !rt.send({ type, transfer: t.id, ...extra })) {
+    const text = 'Not connected; try again in a moment.';
+    if (type.startsWith('consult')) ui.consultError.textContent = text;
+    else ui.offerError.textContent = text;
+    return;
+  }
+  t.busy = true;
+  actions.set(type, { conversation: t.conversation, transfer: t.id });
+  renderConversation();
+}
+
+// What happened to transfer `t`, told to this agent, in words.
+function news(t, c) {
+  const who = c ? visitorLabel(c.s) : 'a visitor';
+  const from = nameOf(t.from_agent);
+  const to = t.to_agent ? nameOf(t.to_agent) : '';
+  if (roleIn(t) === 'target') {
+    if (t.kind === 'consult') {
+      return {
+        consulting: `${from} asks for your help with the conversation with ${who}.`,
+        joined: `${from} brought you into the conversation with ${who}.`,
+        completed: `${from} handed the conversation with ${who} over to you.`,
+        cancelled: `${from} ended the consultation about ${who}.`,
+        expired: `The consultation about ${who} ended after its time limit.`,
+      }[t.state] || '';
+    }
+    return {
+      offered: `${from} offers you the conversation with ${who}${t.note ? `: “${t.note}”` : '.'}`,
+      cancelled: `${from} called off the transfer of ${who}.`,
+      expired: `The transfer of ${who} from ${from} was not answered in time; it stays with ${from}.`,
+    }[t.state] || '';
+  }
+  if (t.kind === 'queue') return t.state === 'accepted' ? `${who} is waiting in the ${t.to_queue} queue now.` : '';
+  if (t.kind === 'consult') {
+    return {
+      declined: `${to} left the consultation about ${who}.`,
+      expired: `The consultation about ${who} ended after its time limit.`,
+      completed: `${to} has the conversation with ${who} now.`,
+    }[t.state] || '';
+  }
+  return {
+    accepted: `${to} accepted the conversation with ${who}.`,
+    declined: `${t.reason || `${to} declined.`} The conversation with ${who} stays with you.`,
+    expired: `${t.reason || `${to} did not answer in time.`} The conversation with ${who} stays with you.`,
+  }[t.state] || '';
+}
+
+// A transfer tag for the list item of conversation `id`.
+function transferTag(id) {
+  const t = xferOf.get(id);
+  const role = roleIn(t);
+  if (!role) return null;
+  const deadlineTag = (label, cls) => el('span', {
+    class: `tag ${cls}`,
+    'data-deadline': t.localDeadline || null,
+    'data-label': t.localDeadline ? label : null,
+    text: t.localDeadline ? `${label} · ${timeLeft(t.localDeadline)}` : label,
+  });
+  if (isOpen(t)) {
+    if (t.kind === 'consult') {
+      return el('span', { class: 'tag tag-consult', text: role === 'sender' ? `Consulting ${nameOf(t.to_agent)}` : `Consultation with ${nameOf(t.from_agent)}` });
+    }
+    if (role === 'target') return deadlineTag(`Transfer request from ${nameOf(t.from_agent)}`, 'tag-offer');
+    return deadlineTag(`Offered to ${nameOf(t.to_agent)}`, 'tag-transfer');
+  }
+  if (role === 'sender' && !t.seen && (t.state === 'declined' || t.state === 'expired') && t.kind === 'agent') {
+    return el('span', { class: 'tag tag-alert', text: t.state === 'declined' ? 'Transfer declined' : 'Transfer not answered' });
+  }
+  return null;
+}
+
+// --- transfer: the open conversation ------------------------------------------------------
+
+// Which transfer panel the open conversation shows: the offer to answer, the
+// consultation, the state of a transfer (sent, or ended), or the note that came
+// with a conversation transferred to this agent.
+function renderTransferArea(c) {
+  const s = c.s;
+  const t = xferOf.get(s.id) || null;
+  const role = roleIn(t);
+  const showOffer = !!t && role === 'target' && t.kind === 'agent' && t.state === 'offered';
+  const showConsult = !!t && !!role && t.kind === 'consult' && isOpen(t);
+  const showBar = !!t && !!role && !showOffer && !showConsult && !t.seen && !!barText(t, s);
+  ui.offer.hidden = !showOffer;
+  ui.consult.hidden = !showConsult;
+  ui.xfer.hidden = !showBar;
+  if (showOffer) renderOffer(t);
+  else ui.offerError.textContent = '';
+  if (showConsult) renderConsult(c, t);
+  else ui.consultError.textContent = '';
+  if (showBar) renderBar(t, s);
+  const received = !showOffer && !showConsult ? receivedTransfer(c) : null;
+  ui.handover.hidden = !received;
+  if (received) renderHandover(received);
+  renderCountdowns(c);
+}
+
+function noteFigure(t) {
+  const from = nameOf(t.from_agent);
+  if (!t.note) return t.kind === 'consult' ? null : el('p', { class: 'muted', text: `${from} left no note.` });
+  return el(
+    'figure',
+    { class: 'handover-note', 'aria-labelledby': `note-${t.id}` },
+    el('figcaption', { id: `note-${t.id}`, text: `Note from ${from}` }),
+    el('blockquote', { text: t.note }),
+  );
+}
+
+function renderOffer(t) {
+  const from = nameOf(t.from_agent);
+  ui.offerText.textContent = `${from} asks you to take over this conversation. The transcript is below; the visitor does not know yet.`;
+  if (ui.offerNote.dataset.id !== t.id) {
+    clear(ui.offerNote);
+    ui.offerNote.append(noteFigure(t));
+    ui.offerNote.dataset.id = t.id;
+  }
+  ui.offerAccept.disabled = t.busy;
+  ui.offerDecline.disabled = t.busy;
+}
+
+function barText(t, s) {
+  const role = roleIn(t);
+  const to = t.to_agent ? nameOf(t.to_agent) : '';
+  const from = nameOf(t.from_agent);
+  if (role === 'sender') {
+    if (t.kind === 'queue') return t.state === 'accepted' ? `Passed to the ${t.to_queue} queue. ${t.note ? 'Your note goes with it.' : ''}`.trim() : '';
+    if (t.kind === 'consult') {
+      return {
+        completed: `You handed the conversation over to ${to}.`,
+        cancelled: `You ended the consultation with ${to}.`,
+        declined: `${to} left the consultation. The conversation stays with you.`,
+        expired: `The consultation with ${to} ended after its time limit.`,
+      }[t.state] || '';
+    }
+    return {
+      offered: `Offered to ${to}. Waiting for ${to} to answer…`,
+      accepted: `${to} accepted. The conversation is with ${to} now.`,
+      declined: `${t.reason || `${to} declined.`} The conversation stays with you.`,
+      expired: `${t.reason || `${to} did not answer in time.`} The conversation stays with you.`,
+      cancelled: `You called the transfer off. The conversation stays with you.`,
+    }[t.state] || '';
+  }
+  if (t.kind === 'consult') {
+    return {
+      cancelled: `${from} ended the consultation.`,
+      declined: 'You left the consultation.',
+      expired: 'The consultation ended after its time limit.',
+    }[t.state] || '';
+  }
+  return {
+    declined: `You declined. The conversation stays with ${from}.`,
+    expired: `You did not answer in time. The conversation stays with ${from}.`,
+    cancelled: `${from} called the transfer off.`,
+  }[t.state] || '';
+}
+
+function renderBar(t, s) {
+  const text = barText(t, s);
+  if (ui.xferText.textContent !== text) ui.xferText.textContent = text;
+  const offered = roleIn(t) === 'sender' && t.state === 'offered';
+  ui.xfer.className = `xfer xfer-${t.state}`;
+  ui.xferCancel.hidden = !offered;
+  ui.xferCancel.disabled = t.busy;
+  ui.xferDismiss.hidden = offered;
+}
+
+function renderConsult(c, t) {
+  const role = roleIn(t);
+  const other = nameOf(role === 'sender' ? t.to_agent : t.from_agent);
+  const joined = t.state === 'joined';
+  ui.consultTitle.textContent = `Consultation with ${other}`;
+  let text;
+  if (role === 'sender') {
+    text = joined
+      ? `${other} is in the conversation: the visitor sees you both. Hand over and leave, or end the consultation to stay alone with the visitor.`
+      : `Only you and ${other} see these notes; the visitor does not. Bring ${other} into the conversation when ready.`;
+  } else {
+    text = joined
+      ? `${other} brought you into the conversation: the visitor sees your messages.`
+      : `${other} asks for your help. Only you and ${other} see these notes; the visitor does not.`;
+  }
+  if (ui.consultText.textContent !== text) ui.consultText.textContent = text;
+  ui.consultNoteLabel.textContent = `Note to ${other}`;
+  ui.consultJoin.hidden = role !== 'sender' || joined;
+  ui.consultHandover.hidden = role !== 'sender';
+  ui.consultEnd.hidden = role !== 'sender';
+  ui.consultLeave.hidden = role !== 'target';
+  for (const b of [ui.consultJoin, ui.consultHandover, ui.consultEnd, ui.consultLeave]) b.disabled = t.busy;
+  renderConsultLog(c);
+}
+
+function renderConsultLog(c) {
+  const t = xferOf.get(c.s.id);
+  if (!t || t.kind !== 'consult') return;
+  const since = t.created_at || 0;
+  const notes = [...c.events.values()].filter((e) => e.kind === 'note' && e.at >= since).sort((a, b) => a.seq - b.seq);
+  const pending = [...c.pending.values()].filter((p) => p.kind === 'note');
+  const stick = ui.consultLog.scrollHeight - ui.consultLog.scrollTop - ui.consultLog.clientHeight < 40;
+  clear(ui.consultLog);
+  for (const e of notes) ui.consultLog.append(consultLine(e.author && e.author.name, e.text, e.at, false));
+  for (const p of pending) ui.consultLog.append(consultLine(me.agent.display_name, p.text, p.at, true));
+  if (!notes.length && !pending.length) ui.consultLog.append(el('p', { class: 'muted', text: 'No notes yet.' }));
+  if (stick) ui.consultLog.scrollTop = ui.consultLog.scrollHeight;
+}
+
+function consultLine(who, text, at, pending) {
+  return el(
+    'p',
+    { class: `consult-line${pending ? ' pending' : ''}` },
+    el('span', { class: 'msg-author', text: who || 'Agent' }),
+    ' ',
+    el('time', { text: formatClock(at) }),
+    el('span', { class: 'consult-text-line', text: text || '' }),
+  );
+}
+
+// The transfer that made this conversation this agent's: the latest accepted
+// transfer to me or to a queue, or a consultation handed over to me.
+function receivedTransfer(c) {
+  const s = c.s;
+  if (s.agent !== myName() || !LIVE.has(s.state)) return null;
+  const h = historyOf.get(s.id);
+  if (!h) return null;
+  const list = [...h.values()].filter((t) => t.state === 'accepted' || t.state === 'completed').sort((a, b) => a.updated_at - b.updated_at);
+  const t = list[list.length - 1];
+  if (!t || t.from_agent === myName()) return null;
+  if (t.kind !== 'queue' && t.to_agent !== myName()) return null;
+  if (c.handoverSeen === t.id) return null;
+  return t;
+}
+
+function renderHandover(t) {
+  const from = nameOf(t.from_agent);
+  ui.handoverText.textContent = t.kind === 'queue'
+    ? `${from} passed this conversation to the ${t.to_queue} queue, and it came to you.`
+    : t.kind === 'consult'
+      ? `${from} handed this conversation over to you.`
+      : `${from} transferred this conversation to you.`;
+  if (ui.handoverNote.dataset.id !== t.id) {
+    clear(ui.handoverNote);
+    const note = noteFigure(t);
+    if (note) ui.handoverNote.append(note);
+    ui.handoverNote.dataset.id = t.id;
+  }
+}
+
+function renderCountdowns(c) {
+  const t = xferOf.get(c.s.id);
+  const text = (shown) => (shown && t && t.localDeadline && isOpen(t) ? timeLeft(t.localDeadline) : '');
+  const offer = text(!ui.offer.hidden);
+  if (ui.offerTime.textContent !== offer) ui.offerTime.textContent = offer;
+  const bar = text(!ui.xfer.hidden);
+  if (ui.xferTime.textContent !== bar) ui.xferTime.textContent = bar;
+  const consult = !ui.consult.hidden && t && t.localDeadline ? `Time limit: ${timeLeft(t.localDeadline)}` : '';
+  if (ui.consultTime.textContent !== consult) ui.consultTime.textContent = consult;
+}
+
+function renderHistory(c) {
+  const h = historyOf.get(c.s.id);
+  const list = h ? [...h.values()].sort((a, b) => a.created_at - b.created_at || (a.id < b.id ? -1 : 1)) : [];
+  clear(ui.transferHistory);
+  for (const t of list) {
+    const from = nameOf(t.from_agent);
+    const what = {
+      agent: `${from} to ${nameOf(t.to_agent)}`,
+      queue: `${from} to the ${t.to_queue} queue`,
+      consult: `${from} consulted ${nameOf(t.to_agent)}`,
+      peer: `${from} to ${t.to_peer}`,
+    }[t.kind] || `${from}: ${t.kind}`;
+    const state = {
+      offered: 'Offered, waiting for an answer',
+      accepted: 'Accepted',
+      declined: 'Declined',
+      expired: 'Not answered in time',
+      cancelled: 'Called off',
+      consulting: 'Consulting',
+      joined: 'Three-way',
+      completed: 'Handed over',
+    }[t.state] || t.state;
+    ui.transferHistory.append(
+      el(
+        'li',
+        { class: `th th-${t.state}` },
+        el('p', { class: 'th-top' }, el('span', { class: 'th-what', text: what }), ' ', el('time', { text: formatClock(t.created_at) })),
+        el('p', { class: 'th-state' }, el('span', { class: 'th-tag', text: state }), t.reason ? ` ${t.reason}` : ''),
+        t.note ? el('p', { class: 'th-note', text: `Note: ${t.note}` }) : null,
+      ),
+    );
+  }
+  ui.transferHistoryEmpty.hidden = list.length > 0;
+}
+
+// Fetches the conversation's transfer history; restores a transfer under way
+// (after a reload) from it.
+async function loadHistory(id) {
+  clearTimeout(historyTimers.get(id));
+  historyTimers.delete(id);
+  let r;
+  try {
+    r = await api(`/api/conversations/${encodeURIComponent(id)}/transfers`);
+  } catch {
+    return; // not readable any more, or offline: what came live stays
+  }
+  const list = (r && r.transfers) || [];
+  for (const t of list) mergeHistory(t);
+  const last = list[list.length - 1];
+  if (last && isOpen(last) && roleIn(last)) {
+    const { changed } = remember(last, false);
+    const c = convs.get(id);
+    if (changed && c) {
+      ensureSubscription(c);
+      renderList();
+    }
+  }
+  const c = convs.get(id);
+  if (c && id === openId) renderConversation();
+}
+
+function scheduleHistory(id) {
+  clearTimeout(historyTimers.get(id));
+  historyTimers.set(id, setTimeout(() => loadHistory(id), 300));
+}
+
+ui.offerAccept.addEventListener('click', () => act('transfer.accept', openId && xferOf.get(openId)));
+ui.offerDecline.addEventListener('click', () => {
+  const reason = ui.offerReason.value.trim();
+  act('transfer.decline', openId && xferOf.get(openId), reason ? { reason } : {});
+});
+ui.offerReason.addEventListener('keydown', (ev) => {
+  if (ev.key === 'Enter') {
+    ev.preventDefault();
+    ui.offerDecline.click();
+  }
+});
+ui.xferCancel.addEventListener('click', () => act('transfer.cancel', openId && xferOf.get(openId)));
+ui.xferDismiss.addEventListener('click', () => {
+  const t = openId && xferOf.get(openId);
+  if (t) t.seen = true;
+  const c = openId && convs.get(openId);
+  if (c) {
+    renderConversation();
+    renderListItem(c);
+  }
+  if (!ui.composer.hidden) ui.message.focus();
+});
+ui.handoverDismiss.addEventListener('click', () => {
+  const c = openId && convs.get(openId);
+  const t = c && receivedTransfer(c);
+  if (t) c.handoverSeen = t.id;
+  if (c) renderConversation();
+  if (!ui.composer.hidden) ui.message.focus();
+});
+ui.consultJoin.addEventListener('click', () => act('consult.join', openId && xferOf.get(openId)));
+ui.consultHandover.addEventListener('click', () => act('consult.finish', openId && xferOf.get(openId), { hand_over: true }));
+ui.consultEnd.addEventListener('click', () => act('consult.finish', openId && xferOf.get(openId), { hand_over: false }));
+ui.consultLeave.addEventListener('click', () => act('consult.finish', openId && xferOf.get(openId), { hand_over: false }));
+
+ui.consultForm.addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const c = openId && convs.get(openId);
+  const text = ui.consultNote.value.trim();
+  if (!c || !text) return;
+  if (utf8Bytes(text) > kMaxMessageBytes) {
+    ui.consultError.textContent = 'That note is too long. Please split it into shorter ones.';
+    return;
+  }
+  ui.consultError.textContent = '';
+  sendEntry(c, 'note', text);
+  ui.consultNote.value = '';
+  ui.consultNote.focus();
+});
+ui.consultNote.addEventListener('keydown', (ev) => {
+  if (ev.key === 'Enter' && !ev.shiftKey && !ev.altKey && !ev.ctrlKey && !ev.metaKey && !ev.isComposing) {
+    ev.preventDefault();
+    ui.consultForm.requestSubmit();
+  }
+});
+
+// --- notices about other conversations ------------------------------------------------
+
+function showToast(text, conversation) {
+  ui.toastText.textContent = text;
+  toastConversation = conversation;
+  ui.toastOpen.hidden = !conversation;
+  ui.toastClose.hidden = false;
+  ui.toast.classList.remove('is-empty');
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(hideToast, kToastMs);
+}
+
+function hideToast() {
+  clearTimeout(toastTimer);
+  ui.toastText.textContent = '';
+  ui.toastOpen.hidden = true;
+  ui.toastClose.hidden = true;
+  ui.toast.classList.add('is-empty');
+  toastConversation = null;
+}
+
+ui.toastClose.addEventListener('click', hideToast);
+ui.toastOpen.addEventListener('click', () => {
+  const id = toastConversation;
+  hideToast();
+  if (id && convs.has(id)) openConversation(id);
 });
 
 // --- go ------------------------------------------------------------------------
