@@ -51,7 +51,9 @@ core::Status Hub::load() {
                    c.id, c.queue, settings_.queues.front());
       c.queue = settings_.queues.front();
     }
-    if (c.state != core::ConversationState::waiting && !desk_.agent(c.agent)) {
+    // A holding conversation for a visitor on the way from a partner has no agent yet.
+    bool holding = c.state == core::ConversationState::transferring && c.agent.empty();
+    if (c.state != core::ConversationState::waiting && !holding && !desk_.agent(c.agent)) {
       // Its agent was removed from the configuration: back to the queue.
       c.state = core::ConversationState::waiting;
       c.agent.clear();
@@ -459,7 +461,19 @@ void Hub::release_conversations_of(const std::string& agent) {
   core::Millis now = clock_.now();
   for (const auto& id : ids) {
     core::Conversation* c = desk_.find(id);
-    if (!c || c->state != core::ConversationState::active || open_transfer_of(id)) continue;
+    if (!c) continue;
+    if (OpenTransfer* open = open_transfer_of(id); open && open->transfer.kind == core::TransferKind::consult) {
+      // Mid-consult: a consultant already with the visitor takes over; otherwise the
+      // consult ends and the visitor goes back to the queue below.
+      std::string tid = open->transfer.id;
+      if (c->consultant_joined) {
+        consult_finish(Actor{core::AuthorKind::agent, agent, {}, {}}, tid, true, [](core::Result<core::Transfer>) {});
+        continue;
+      }
+      end_transfer(tid, core::TransferState::cancelled, display_name(agent) + " went offline.");
+      continue;  // end_transfer requeues it, the sender being offline
+    }
+    if (c->state != core::ConversationState::active || open_transfer_of(id)) continue;
     if (!desk_.requeue(id, "", now)) continue;
     system_event(*c, core::EventKind::left, agent,
                  display_name(agent) + " is no longer available. You are back in the queue for the next agent.");
@@ -528,6 +542,7 @@ void Hub::subscribe(const Actor& actor, const std::string& conversation_id, std:
              });
              if (!agent) {
                if (desk_.place_in_line(conversation_id) > 0) after_queue_change(r->queue);
+               if (bounced_.count(conversation_id)) send_bounce(conversation_id);
                // A page that missed the move hears it again, until the join code runs out.
                OpenTransfer* open = open_transfer_of(conversation_id);
                if (open && open->transfer.kind == core::TransferKind::peer &&
@@ -582,7 +597,18 @@ void Hub::attach_agent(const std::string& agent, std::shared_ptr<Subscriber> sub
         convs.push_back(summary_json(*desk_.find(id), place));
       }
     }
+    // Open transfers this agent sends or is offered, so that a reloaded console shows them.
+    json::array open;
+    for (const auto& [tid, o] : transfers_) {
+      const core::Transfer& t = o.transfer;
+      if (t.from_agent != agent && t.to_agent != agent) continue;
+      open.push_back(transfer_json(t));
+      if (t.to_agent == agent && !a->conversations.count(t.conversation_id)) {
+        if (const auto* c = desk_.find(t.conversation_id)) convs.push_back(summary_json(*c, 0));
+      }
+    }
     msg["conversations"] = std::move(convs);
+    msg["transfers"] = std::move(open);
     sub->deliver({}, 0, to_payload(msg));
     if (came_online) {
       route();

@@ -266,6 +266,9 @@ class Hub {
   void notify_origin(const core::Transfer& inbound, const std::string& action, int attempt = 0);
   void visitor_back_with_sender(core::Conversation& c, const std::string& message);
   void send_move(const core::Conversation& c, const core::Transfer& t);
+  void send_bounce(const std::string& conversation_id);
+  // Destination: conversations whose visitor the origin kept; their page is sent back there.
+  std::unordered_map<std::string, std::string> bounced_;
   federation::PeerClient* peer_client_ = nullptr;
   boost::asio::thread_pool* peer_pool_ = nullptr;
   const Site* find_site(const std::string& name) const;

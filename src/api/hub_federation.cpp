@@ -23,6 +23,7 @@ using core::TransferState;
 namespace {
 
 constexpr std::size_t kMaxTranscriptEvents = 500;
+constexpr std::size_t kMaxPacketBytes = 56 * 1024;  // under a peer's default 64 KiB body limit
 constexpr std::size_t kMaxIdBytes = 64;
 constexpr core::Millis kArrivalGraceMs = 30'000;  // origin waits this long past the join code
 constexpr int kNotifyAttempts = 20;               // arrived/expired notices, about 10 min
@@ -249,17 +250,28 @@ void Hub::peer_confirm(const Actor& from, const std::string& transfer_id, const 
                                      {"language", "en"}}}};
     std::string conv_id = snapshot.id;
     std::string peer_name = t.to_peer;
-    net::post(blocking_, [this, conv_id, transfer_id, peer_name, packet = std::move(packet)]() mutable {
-      auto events = store_.events(conv_id, 0, kMaxTranscriptEvents, false);
+    std::int64_t from = std::max<std::int64_t>(0, snapshot.last_seq - static_cast<std::int64_t>(kMaxTranscriptEvents));
+    net::post(blocking_, [this, conv_id, transfer_id, peer_name, from, packet = std::move(packet)]() mutable {
+      // The newest part of the transcript, if it is long.
+      auto events = store_.events(conv_id, from, kMaxTranscriptEvents, false);
       run([this, transfer_id, peer_name, packet = std::move(packet), events = std::move(events)]() mutable {
         if (!transfers_.count(transfer_id)) return;
         if (!events) return end_transfer(transfer_id, TransferState::failed, "The transcript could not be read.");
-        json::array transcript;
-        for (const auto& e : *events) {
-          if (e.kind != core::EventKind::message) continue;
-          transcript.push_back({{"kind", "message"}, {"author_kind", core::author_kind_name(e.author_kind)},
-                                {"author_name", e.author_name}, {"text", e.text}, {"at", e.at}});
+        // Newest first until the packet would pass the budget (peers accept 64 KiB
+        // bodies by default), then back in order.
+        std::vector<json::object> kept;
+        std::size_t bytes = json::serialize(packet).size();
+        for (auto e = events->rbegin(); e != events->rend(); ++e) {
+          if (e->kind != core::EventKind::message) continue;
+          json::object item{{"kind", "message"}, {"author_kind", core::author_kind_name(e->author_kind)},
+                            {"author_name", e->author_name}, {"text", e->text}, {"at", e->at}};
+          std::size_t size = json::serialize(item).size() + 1;
+          if (bytes + size > kMaxPacketBytes) break;
+          bytes += size;
+          kept.push_back(std::move(item));
         }
+        json::array transcript;
+        for (auto it = kept.rbegin(); it != kept.rend(); ++it) transcript.push_back(std::move(*it));
         packet["transcript"] = std::move(transcript);
         peer_call(peer_name, "/federation/v1/transfers/" + transfer_id + "/context", std::move(packet),
                   [this, transfer_id](core::Result<federation::PeerReply> r) {
@@ -301,6 +313,18 @@ void Hub::peer_confirm(const Actor& from, const std::string& transfer_id, const 
       });
     });
   });
+}
+
+void Hub::send_bounce(const std::string& conversation_id) {
+  auto b = bounced_.find(conversation_id);
+  auto it = subs_.find(conversation_id);
+  if (b == bounced_.end() || it == subs_.end()) return;
+  json::object o{{"type", "move"}, {"conversation", conversation_id}, {"destination", ""}, {"url", b->second}};
+  auto payload = to_payload(o);
+  for (const auto& s : it->second) {
+    if (s.agent) continue;
+    if (auto sub = s.sub.lock()) sub->deliver(conversation_id, 0, payload);
+  }
 }
 
 void Hub::send_move(const core::Conversation& c, const core::Transfer& t) {
@@ -457,7 +481,7 @@ void Hub::fed_context(const PeerSettings& peer, const std::string& transfer_id, 
     // A retry of a context that was stored: the same answer, once more.
     FedReply r;
     r.body = {{"transfer_id", transfer_id}, {"join_code", join_code},
-              {"join_url", settings_.public_url + "/join"}, {"expires_at", field(d, "join_expires").empty() ? t.deadline : t.deadline}};
+              {"join_url", settings_.public_url + "/join"}, {"expires_at", t.deadline}};
     return done(std::move(r));
   }
   if (t.state != TransferState::offering) return done(fed_error(409, "conflict", "this transfer has moved on already"));
@@ -532,8 +556,7 @@ void Hub::fed_context(const PeerSettings& peer, const std::string& transfer_id, 
   d["join_hash"] = http::hash_token(join_code);
   d["recall_ticket"] = ticket;
   d["transferred_by"] = by_name;
-  d["holding"] = c.id;
-  d.erase("auth_hash");
+  d["holding"] = c.id;  // auth_hash stays: a retried context must present the code again
   set_detail(t, d);
   save_transfer(t);
   arm_transfer_timer(id);
@@ -595,6 +618,17 @@ void Hub::notify_origin(const core::Transfer& inbound, const std::string& action
   json::object body{{"transfer_id", origin_transfer}, {"destination", settings_.public_url}};
   peer_call(inbound.to_peer, "/federation/v1/transfers/" + origin_transfer + "/" + action, std::move(body),
             [this, inbound, action, attempt](core::Result<federation::PeerReply> r) {
+              if (r && r->status == 409 && action == "arrived") {
+                // The origin kept the visitor (it stayed, or the code had run out there):
+                // ours is not a second owner. The visitor's page is sent back.
+                const PeerSettings* p = settings_.federation.find(inbound.to_peer);
+                if (p) bounced_[inbound.conversation_id] = p->base_url + "/chat";
+                finish(inbound.conversation_id, core::ConversationState::abandoned,
+                       (p ? p->display_name : inbound.to_peer) + " kept this conversation.",
+                       Actor{core::AuthorKind::system, {}, {}, {}}, nullptr);
+                if (p) send_bounce(inbound.conversation_id);
+                return;
+              }
               if (r && r->status < 500) return;
               if (attempt + 1 >= kNotifyAttempts) {
                 spdlog::error("transfer {}: gave up telling {} '{}'", inbound.id, inbound.to_peer, action);
@@ -685,10 +719,16 @@ void Hub::fed_outcome(const PeerSettings& peer, const std::string& action, const
           return done(fed_error(404, "not_found", "no transfer of ours with this id"));
         core::Transfer t = **rec;
         json::object d = detail_of(t);
-        if (t.state != TransferState::completed || ticket.size() > 128 ||
+        if ((t.state != TransferState::completed && t.state != TransferState::recalled) || ticket.size() > 128 ||
             !http::equal_secret(http::hash_token(ticket), field(d, "recall_hash")))
           return done(fed_error(403, "bad_recall_ticket", "the recall ticket does not match"));
         if (!conv) return done(fed_error(409, "conflict", "the conversation is gone"));
+        if (t.state == TransferState::recalled) {
+          // A retried recall (its answer was lost): the same answer.
+          FedReply r;
+          r.body = {{"transfer_id", transfer_id}, {"state", "recalled"}, {"site", conv->site}};
+          return done(std::move(r));
+        }
         core::Millis now = clock_.now();
         // The conversation was closed as transferred; a recall reopens it in its queue.
         core::Conversation c = *conv;
@@ -705,8 +745,6 @@ void Hub::fed_outcome(const PeerSettings& peer, const std::string& action, const
         core::Conversation* live = desk_.find(c.id);
         system_event(*live, core::EventKind::system, {}, peer.display_name + " sent you back to " + settings_.organization + ".");
         (void)core::advance(t, TransferState::recalled, now, peer.display_name + " sent the visitor back.");
-        d.erase("recall_hash");
-        set_detail(t, d);
         save_transfer(t);
         announce_transfer(t);
         notify_agents(*live);
@@ -721,8 +759,24 @@ void Hub::fed_outcome(const PeerSettings& peer, const std::string& action, const
   }
   auto it = transfers_.find(transfer_id);
   if (it == transfers_.end()) {
-    // Already settled (a retried notice): answer as before.
-    return done(ok(action == "arrived" ? "completed" : "expired"));
+    // Not open any more: a retried notice gets the same answer as before; a notice
+    // about a transfer that ended otherwise (the visitor stayed, or it expired
+    // here) is refused, so that the visitor never has two owners.
+    net::post(blocking_, [this, peer, action, transfer_id, done = std::move(done)]() mutable {
+      auto rec = store_.transfer(transfer_id);
+      run([peer, action, transfer_id, rec = std::move(rec), done = std::move(done)]() mutable {
+        if (!rec || !*rec || (*rec)->to_peer != peer.name || (*rec)->kind != TransferKind::peer)
+          return done(fed_error(404, "not_found", "no transfer of ours with this id"));
+        TransferState want = action == "arrived" ? TransferState::completed : TransferState::expired;
+        if ((*rec)->state == want) {
+          FedReply r;
+          r.body = {{"transfer_id", transfer_id}, {"state", core::transfer_state_name(want)}};
+          return done(std::move(r));
+        }
+        done(fed_error(409, "conflict", "this transfer already ended: " + std::string(core::transfer_state_name((*rec)->state))));
+      });
+    });
+    return;
   }
   core::Transfer& t = it->second.transfer;
   if (t.kind != TransferKind::peer || t.to_peer != peer.name)

@@ -174,6 +174,17 @@ void Hub::end_transfer(const std::string& id, TransferState state, const std::st
     c->consultant.clear();
     c->consultant_joined = false;
   }
+  if (c && t.kind != TransferKind::peer && c->state == core::ConversationState::active) {
+    // Back with a sender who went offline meanwhile: the next agent of the queue takes it.
+    const auto* a = desk_.agent(c->agent);
+    if ((!a || a->status == core::AgentStatus::offline) && desk_.requeue(c->id, "", now)) {
+      system_event(*c, core::EventKind::left, c->agent.empty() ? t.from_agent : c->agent,
+                   display_name(t.from_agent) + " is no longer available. You are back in the queue for the next agent.");
+      notify_agents(*c, t.from_agent);
+      route();
+      after_queue_change(c->queue);
+    }
+  }
   save_transfer(t);
   announce_transfer(t);
 }

@@ -70,11 +70,13 @@ Status advance(Transfer& t, TransferState to, Millis now, std::string reason) {
         break;
       case K::consult:
         ok = (t.state == S::consulting && (to == S::joined || to == S::completed || to == S::cancelled ||
-                                           to == S::declined || to == S::failed)) ||
-             (t.state == S::joined && (to == S::completed || to == S::cancelled || to == S::failed));
+                                           to == S::declined || to == S::expired || to == S::failed)) ||
+             (t.state == S::joined && (to == S::completed || to == S::cancelled || to == S::expired ||
+                                       to == S::failed));
         break;
       case K::peer:
-        ok = (t.state == S::offering && (to == S::moving || to == S::failed || to == S::cancelled)) ||
+        ok = (t.state == S::offering && (to == S::moving || to == S::failed || to == S::cancelled ||
+                                         to == S::expired)) ||
              (t.state == S::moving && (to == S::completed || to == S::expired || to == S::cancelled ||
                                        to == S::failed));
         break;

@@ -1,6 +1,10 @@
 #include "http/client.hpp"
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
@@ -8,6 +12,8 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <openssl/ssl.h>
+
+#include <optional>
 
 namespace baton::http {
 
@@ -52,9 +58,13 @@ core::Result<Target> parse_base(const std::string& base_url) {
   return t;
 }
 
+using Reply = core::Result<federation::TransportResponse>;
+constexpr auto kTuple = net::as_tuple(net::use_awaitable);
+
+// Beast's stream timeouts apply to asynchronous operations only, so the exchange
+// is a coroutine on a private io_context, each step under the stream's deadline.
 template <typename Stream>
-core::Result<federation::TransportResponse> exchange(Stream& stream, const std::string& host,
-                                                     const federation::TransportRequest& request) {
+net::awaitable<Reply> exchange(Stream& stream, std::string host, const federation::TransportRequest& request) {
   std::string target = request.path;
   if (!request.query.empty()) target += "?" + request.query;
   bhttp::request<bhttp::string_body> req{bhttp::string_to_verb(request.method), target, 11};
@@ -62,21 +72,53 @@ core::Result<federation::TransportResponse> exchange(Stream& stream, const std::
   req.set(bhttp::field::user_agent, "baton");
   for (const auto& [k, v] : request.headers) req.set(k, v);
   req.body() = request.body;
+  req.keep_alive(false);
   req.prepare_payload();
-  beast::error_code ec;
-  bhttp::write(stream, req, ec);
-  if (ec) return core::Error{core::Errc::unavailable, "sending: " + ec.message()};
+  auto [wec, wn] = co_await bhttp::async_write(stream, req, kTuple);
+  if (wec) co_return core::Error{core::Errc::unavailable, "sending: " + wec.message()};
   beast::flat_buffer buffer;
   bhttp::response_parser<bhttp::string_body> parser;
   parser.body_limit(kMaxResponseBytes);
-  bhttp::read(stream, buffer, parser, ec);
-  if (ec) return core::Error{core::Errc::unavailable, "reading the answer: " + ec.message()};
+  auto [rec, rn] = co_await bhttp::async_read(stream, buffer, parser, kTuple);
+  if (rec) co_return core::Error{core::Errc::unavailable, "reading the answer: " + rec.message()};
   auto& res = parser.get();
   federation::TransportResponse out;
   out.status = static_cast<int>(res.result_int());
   for (const auto& f : res) out.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
   out.body = std::move(res.body());
-  return out;
+  co_return out;
+}
+
+net::awaitable<Reply> run_request(Target target, std::string authority, federation::TransportRequest request,
+                                  std::chrono::milliseconds timeout) {
+  auto ex = co_await net::this_coro::executor;
+  tcp::resolver resolver(ex);
+  auto [rerr, endpoints] = co_await resolver.async_resolve(target.host, target.port, kTuple);
+  if (rerr) co_return core::Error{core::Errc::unavailable, "cannot resolve " + target.host + ": " + rerr.message()};
+  if (!target.tls) {
+    beast::tcp_stream stream(ex);
+    stream.expires_after(timeout);
+    auto [cerr, ep] = co_await stream.async_connect(endpoints, kTuple);
+    if (cerr) co_return core::Error{core::Errc::unavailable, "cannot connect to " + authority + ": " + cerr.message()};
+    Reply r = co_await exchange(stream, authority, request);
+    beast::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    co_return r;
+  }
+  net::ssl::context ctx(net::ssl::context::tls_client);
+  beast::error_code ec;
+  ctx.set_default_verify_paths(ec);
+  ctx.set_verify_mode(net::ssl::verify_peer);
+  beast::ssl_stream<beast::tcp_stream> stream(ex, ctx);
+  if (!SSL_set_tlsext_host_name(stream.native_handle(), target.host.c_str()))
+    co_return core::Error{core::Errc::unavailable, "TLS: cannot set the server name"};
+  stream.set_verify_callback(net::ssl::host_name_verification(target.host));
+  beast::get_lowest_layer(stream).expires_after(timeout);
+  auto [cerr, ep] = co_await beast::get_lowest_layer(stream).async_connect(endpoints, kTuple);
+  if (cerr) co_return core::Error{core::Errc::unavailable, "cannot connect to " + authority + ": " + cerr.message()};
+  auto [herr] = co_await stream.async_handshake(net::ssl::stream_base::client, kTuple);
+  if (herr) co_return core::Error{core::Errc::unavailable, "TLS with " + authority + ": " + herr.message()};
+  co_return co_await exchange(stream, authority, request);
 }
 
 }  // namespace
@@ -86,36 +128,19 @@ core::Result<federation::TransportResponse> BeastTransport::send(const std::stri
                                                                   std::chrono::milliseconds timeout) {
   auto target = parse_base(base_url);
   if (!target) return target.error();
-  std::string authority = federation::authority_of(base_url);
   net::io_context io;
-  beast::error_code ec;
-  tcp::resolver resolver(io);
-  auto endpoints = resolver.resolve(target->host, target->port, ec);
-  if (ec) return core::Error{core::Errc::unavailable, "cannot resolve " + target->host + ": " + ec.message()};
-  if (!target->tls) {
-    beast::tcp_stream stream(io);
-    stream.expires_after(timeout);
-    stream.connect(endpoints, ec);
-    if (ec) return core::Error{core::Errc::unavailable, "cannot connect to " + authority + ": " + ec.message()};
-    auto r = exchange(stream, authority, request);
-    stream.socket().shutdown(tcp::socket::shutdown_both, ec);
-    return r;
-  }
-  net::ssl::context ctx(net::ssl::context::tls_client);
-  ctx.set_default_verify_paths(ec);
-  ctx.set_verify_mode(net::ssl::verify_peer);
-  beast::ssl_stream<beast::tcp_stream> stream(io, ctx);
-  if (!SSL_set_tlsext_host_name(stream.native_handle(), target->host.c_str()))
-    return core::Error{core::Errc::unavailable, "TLS: cannot set the server name"};
-  stream.set_verify_callback(net::ssl::host_name_verification(target->host));
-  beast::get_lowest_layer(stream).expires_after(timeout);
-  beast::get_lowest_layer(stream).connect(endpoints, ec);
-  if (ec) return core::Error{core::Errc::unavailable, "cannot connect to " + authority + ": " + ec.message()};
-  stream.handshake(net::ssl::stream_base::client, ec);
-  if (ec) return core::Error{core::Errc::unavailable, "TLS with " + authority + ": " + ec.message()};
-  auto r = exchange(stream, authority, request);
-  stream.shutdown(ec);
-  return r;
+  std::optional<Reply> result;
+  std::string authority = federation::authority_of(base_url);
+  net::co_spawn(
+      io,
+      [&]() -> net::awaitable<void> { result = co_await run_request(*target, authority, request, timeout); },
+      [&result](std::exception_ptr e) {
+        if (e && !result) result = core::Error{core::Errc::unavailable, "the request failed"};
+      });
+  // The stream deadline bounds each step; this bounds the whole, name lookup included.
+  io.run_for(timeout + std::chrono::seconds(1));
+  if (!result) return core::Error{core::Errc::unavailable, "no answer within " + std::to_string(timeout.count()) + " ms"};
+  return std::move(*result);
 }
 
 }  // namespace baton::http

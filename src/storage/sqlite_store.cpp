@@ -140,7 +140,8 @@ const std::string kTransferColumns =
 const std::string kUpsertTransfer =
     "INSERT INTO transfers (" + kTransferColumns +
     ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
-    " ON CONFLICT (id) DO UPDATE SET state = excluded.state, to_agent = excluded.to_agent,"
+    " ON CONFLICT (id) DO UPDATE SET conversation_id = excluded.conversation_id, state = excluded.state,"
+    " from_agent = excluded.from_agent, to_agent = excluded.to_agent, to_peer = excluded.to_peer,"
     " to_queue = excluded.to_queue, note = excluded.note, reason = excluded.reason,"
     " updated_at = excluded.updated_at, deadline = excluded.deadline, detail = excluded.detail";
 

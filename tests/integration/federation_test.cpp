@@ -434,5 +434,47 @@ TEST(Federation, DestinationRestartedWhileTheVisitorMoves) {
   vd.expect([](const json::object& e) { return is_event(e) && str(e, "text") == "Plate AB-123"; });
 }
 
+TEST(Federation, OfferNotConfirmedInTimeExpiresBackToTheAgent) {
+  PairOptions o;
+  o.app.join_code_ttl_ms = 1000;  // and the authorization code
+  Pair p(o);
+  Scene s(p);
+  s.offer();
+  auto expired = s.transfer_in("expired");
+  EXPECT_NE(str(expired.at("transfer").as_object(), "reason").find("ran out"), std::string::npos);
+  // The agent can transfer again.
+  s.alice->send(json::object{{"type", "transfer"}, {"conversation", s.v.conversation}, {"to", {{"peer", "northwind"}}}});
+  EXPECT_EQ(str(s.alice->expect([](const json::object& m) {
+              return (str(m, "type") == "ok" || str(m, "type") == "error") && str(m, "in_reply_to") == "transfer";
+            }), "type"),
+            "ok");
+}
+
+TEST(Federation, ArrivalAfterTheVisitorStayedIsRefusedAndTheVisitorSentBack) {
+  PairOptions o;
+  o.via_proxy = true;
+  Pair p(o);
+  Scene s(p);
+  std::string id = s.offer();
+  s.confirm(id);
+  auto [url, code] = s.transfer_page();
+  p.proxy->delay_requests(std::chrono::milliseconds(3000));  // the origin's cancel is slow to arrive
+  // The visitor chooses to stay, but its browser also reaches the partner before
+  // the partner hears of it: the origin keeps the visitor, the partner lets go.
+  auto stay = http(p.origin->port(), "POST", "/transfer/stay", "conversation=" + s.v.conversation + "&token=" + s.v.token,
+                   {{"Content-Type", "application/x-www-form-urlencoded"}});
+  EXPECT_EQ(stay.status, 303);
+  s.transfer_in("cancelled");
+  auto joined = http(p.dest->port(), "POST", "/join", "code=" + code, {{"Content-Type", "application/x-www-form-urlencoded"}});
+  ASSERT_EQ(joined.status, 303) << "the cancel was held back, so the code still works here";
+  auto handoff = http(p.dest->port(), "POST", "/api/visitor/handoff", {}, {{"Cookie", cookie_value(joined.header("Set-Cookie"))}});
+  ASSERT_EQ(handoff.status, 200);
+  Visitor there{std::string(handoff.json().at("conversation").as_string()), std::string(handoff.json().at("token").as_string())};
+  WsClient vd(p.dest->port());
+  vd.hello_visitor(there);
+  auto move = vd.expect_type("move");
+  EXPECT_EQ(str(move, "url"), p.oc.public_url + "/chat");
+}
+
 }  // namespace
 }  // namespace baton::testing

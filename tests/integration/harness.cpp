@@ -372,6 +372,7 @@ FaultyProxy::FaultyProxy(std::uint16_t target_port) : impl_(std::make_unique<Imp
       bhttp::request<bhttp::string_body> req;
       bhttp::read(in, buf, req, ec);
       if (ec) continue;
+      if (int d = request_delay_ms_.load(); d > 0) std::this_thread::sleep_for(std::chrono::milliseconds(d));
       beast::tcp_stream out(impl_->io);
       out.expires_after(kDeadline);
       out.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), target_port), ec);

@@ -158,6 +158,8 @@ class FaultyProxy {
   std::uint16_t port() const { return port_; }
   void drop_next_responses(int n) { drop_.store(n); }
   void delay_responses(std::chrono::milliseconds d) { delay_ms_.store(static_cast<int>(d.count())); }
+  // Holds each request back this long before passing it on (a slow network).
+  void delay_requests(std::chrono::milliseconds d) { request_delay_ms_.store(static_cast<int>(d.count())); }
   int forwarded() const { return forwarded_.load(); }
 
  private:
@@ -166,6 +168,7 @@ class FaultyProxy {
   std::uint16_t port_ = 0;
   std::atomic<int> drop_{0};
   std::atomic<int> delay_ms_{0};
+  std::atomic<int> request_delay_ms_{0};
   std::atomic<int> forwarded_{0};
 };
 

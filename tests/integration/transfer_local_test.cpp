@@ -203,5 +203,27 @@ TEST(LocalTransferRestart, AnOpenOfferSurvivesARestartAndStillTimesOut) {
   EXPECT_EQ(str(alice.expect([](const json::object& o) { return str(o, "type") == "ack" || str(o, "type") == "error"; }), "type"), "ack");
 }
 
+TEST_F(LocalTransfer, DeclinedAfterTheSenderWentOfflineGoesToTheQueue) {
+  alice->send(json::object{{"type", "transfer"}, {"conversation", v.conversation}, {"to", {{"agent", "bob"}}}});
+  auto offer = transfer_event(*bob, "offered");
+  alice->send(json::object{{"type", "status"}, {"status", "offline"}});
+  alice->expect([](const json::object& o) { return str(o, "type") == "ok" && str(o, "in_reply_to") == "status"; });
+  bob->send(json::object{{"type", "transfer.decline"}, {"transfer", str(offer.at("transfer").as_object(), "id")}});
+  // Nobody is left waiting for alice: the visitor goes back to the queue, and bob,
+  // who is free, gets it after all.
+  visitor->expect([](const json::object& o) { return is_event(o, "left"); });
+  visitor->expect([](const json::object& o) { return is_event(o, "joined") && str(o.at("author").as_object(), "id") == "bob"; });
+}
+
+TEST_F(LocalTransfer, OwnerGoingOfflineMidConsultHandsOverToAJoinedConsultant) {
+  alice->send(json::object{{"type", "consult"}, {"conversation", v.conversation}, {"agent", "bob"}});
+  auto consulting = transfer_event(*bob, "consulting");
+  alice->send(json::object{{"type", "consult.join"}, {"transfer", str(consulting.at("transfer").as_object(), "id")}});
+  transfer_event(*bob, "joined");
+  alice->send(json::object{{"type", "status"}, {"status", "offline"}});
+  transfer_event(*bob, "completed");
+  EXPECT_EQ(send_and_ack(*bob, "Bob here, still with you"), "ack");
+}
+
 }  // namespace
 }  // namespace baton::testing
