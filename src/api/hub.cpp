@@ -699,6 +699,7 @@ void Hub::counters(std::function<void(HubCounters)> done) {
     std::int64_t n = 0;
     for (const auto& [id, list] : subs_) n += static_cast<std::int64_t>(list.size());
     out.subscribers = n;
+    out.transfers_open = static_cast<std::int64_t>(transfers_.size());
     done(std::move(out));
   });
 }

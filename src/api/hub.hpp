@@ -89,6 +89,18 @@ struct HubCounters {
   std::int64_t conversations_closed_total = 0;
   std::int64_t store_errors_total = 0;
   std::int64_t subscribers = 0;
+  // Transfers that reached a final state, by "kind/state" (e.g. "peer/completed").
+  std::map<std::string, std::int64_t> transfers_total;
+  std::int64_t transfers_open = 0;
+  // Time from a transfer's start to its successful end, per kind: buckets in ms.
+  static constexpr int kLatencyBuckets = 8;
+  static constexpr core::Millis kLatencyBoundsMs[kLatencyBuckets] = {10, 50, 100, 500, 1000, 5000, 20000, 120000};
+  struct Latency {
+    std::int64_t bucket[kLatencyBuckets + 1]{};
+    std::int64_t sum_ms = 0;
+    std::int64_t count = 0;
+  };
+  std::map<std::string, Latency> transfer_latency;
 };
 
 class Hub {
@@ -243,6 +255,8 @@ class Hub {
   core::Transfer new_transfer(core::TransferKind kind, const core::Conversation& c, const Actor& from,
                               std::string note, core::Millis timeout_ms);
   void save_transfer(const core::Transfer& t);
+  // Counts a transfer that just reached a final state (for /metrics).
+  void count_transfer(const core::Transfer& t);
   void arm_transfer_timer(const std::string& id);
   void on_transfer_deadline(const std::string& id);
   // Ends an open transfer in `state`; returns the conversation to its sender when the

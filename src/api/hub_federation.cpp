@@ -257,6 +257,12 @@ void Hub::peer_confirm(const Actor& from, const std::string& transfer_id, const 
       run([this, transfer_id, peer_name, packet = std::move(packet), events = std::move(events)]() mutable {
         if (!transfers_.count(transfer_id)) return;
         if (!events) return end_transfer(transfer_id, TransferState::failed, "The transcript could not be read.");
+        if (auto it = transfers_.find(transfer_id); it != transfers_.end() && !events->empty()) {
+          // Messages after this one reach the destination with the arrival (late_messages).
+          json::object d = detail_of(it->second.transfer);
+          d["context_seq"] = events->back().seq;
+          set_detail(it->second.transfer, d);
+        }
         // Newest first until the packet would pass the budget (peers accept 64 KiB
         // bodies by default), then back in order.
         std::vector<json::object> kept;
@@ -602,6 +608,7 @@ void Hub::redeem_join(const std::string& code, Callback<Joined> done) {
       transfers_.erase(id);
       (void)core::advance(arrived, TransferState::completed, now, "The visitor arrived.");
       save_transfer(arrived);
+      count_transfer(arrived);
       notify_origin(arrived, "arrived");
       notify_agents(*c);
       route();
@@ -627,6 +634,28 @@ void Hub::notify_origin(const core::Transfer& inbound, const std::string& action
                        (p ? p->display_name : inbound.to_peer) + " kept this conversation.",
                        Actor{core::AuthorKind::system, {}, {}, {}}, nullptr);
                 if (p) send_bounce(inbound.conversation_id);
+                return;
+              }
+              if (r && r->status == 200 && action == "arrived") {
+                // Messages the visitor sent at the origin while being moved.
+                boost::system::error_code ec;
+                auto v = json::parse(r->body, ec);
+                core::Conversation* c = desk_.find(inbound.conversation_id);
+                const json::value* late = !ec && v.is_object() ? v.as_object().if_contains("late_messages") : nullptr;
+                if (c && late && late->is_array()) {
+                  std::size_t n = 0;
+                  for (const auto& m : late->as_array()) {
+                    if (!m.is_object() || ++n > kMaxTranscriptEvents) break;
+                    std::string text = field(m.as_object(), "text");
+                    if (text.empty() || text.size() > settings_.max_message_bytes || !core::valid_utf8(text)) continue;
+                    core::Event e;
+                    e.kind = core::EventKind::message;
+                    e.author_kind = core::AuthorKind::visitor;
+                    e.author_name = c->visitor.name;
+                    e.text = std::move(text);
+                    append(*c, std::move(e), nullptr);
+                  }
+                }
                 return;
               }
               if (r && r->status < 500) return;
@@ -783,6 +812,30 @@ void Hub::fed_outcome(const PeerSettings& peer, const std::string& action, const
     return done(fed_error(404, "not_found", "no transfer of ours with this id"));
   if (t.state != TransferState::moving) return done(fed_error(409, "conflict", "this transfer is not waiting for the visitor"));
   std::string conv = t.conversation_id;
+  if (action == "arrived" && !body.contains("late_messages_read")) {
+    // What the visitor wrote here after the context packet left goes along too.
+    json::object d = detail_of(t);
+    std::int64_t after = d.contains("context_seq") && d["context_seq"].is_int64() ? d["context_seq"].as_int64() : 0;
+    net::post(blocking_, [this, peer, action, transfer_id, conv, after, body = json::object(body),
+                          done = std::move(done)]() mutable {
+      auto late = store_.events(conv, after, kMaxTranscriptEvents, false);
+      run([this, peer, action, transfer_id, late = std::move(late), body, done = std::move(done)]() mutable {
+        json::array messages;
+        if (late) {
+          for (const auto& e : *late)
+            if (e.kind == core::EventKind::message && e.author_kind == core::AuthorKind::visitor)
+              messages.push_back({{"text", e.text}, {"at", e.at}, {"author_name", e.author_name}});
+        }
+        body["late_messages_read"] = true;
+        fed_outcome(peer, action, transfer_id, body,
+                    [messages = std::move(messages), done = std::move(done)](FedReply r) mutable {
+                      if (r.status == 200) r.body["late_messages"] = std::move(messages);
+                      done(std::move(r));
+                    });
+      });
+    });
+    return;
+  }
   if (action == "arrived") {
     core::Transfer done_t = t;
     if (it->second.timer) it->second.timer->cancel();
@@ -793,6 +846,7 @@ void Hub::fed_outcome(const PeerSettings& peer, const std::string& action, const
     d.erase("join_code");
     set_detail(done_t, d);
     save_transfer(done_t);
+    count_transfer(done_t);
     // Only now, with the visitor confirmed at the destination, does the origin let go.
     finish(conv, core::ConversationState::transferred, "Transferred to " + peer.display_name + ".",
            Actor{core::AuthorKind::system, {}, {}, {}}, nullptr);

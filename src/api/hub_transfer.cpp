@@ -74,6 +74,19 @@ void Hub::save_transfer(const core::Transfer& t) {
   });
 }
 
+void Hub::count_transfer(const core::Transfer& t) {
+  std::string kind(core::transfer_kind_name(t.kind));
+  ++counters_.transfers_total[kind + "/" + std::string(core::transfer_state_name(t.state))];
+  if (t.state != TransferState::accepted && t.state != TransferState::completed) return;
+  auto& l = counters_.transfer_latency[kind];
+  core::Millis ms = std::max<core::Millis>(0, t.updated_at - t.created_at);
+  int i = 0;
+  while (i < HubCounters::kLatencyBuckets && ms > HubCounters::kLatencyBoundsMs[i]) ++i;
+  ++l.bucket[i];
+  l.sum_ms += ms;
+  ++l.count;
+}
+
 void Hub::arm_transfer_timer(const std::string& id) {
   auto it = transfers_.find(id);
   if (it == transfers_.end() || it->second.transfer.deadline == 0) return;
@@ -186,6 +199,7 @@ void Hub::end_transfer(const std::string& id, TransferState state, const std::st
     }
   }
   save_transfer(t);
+  count_transfer(t);
   announce_transfer(t);
 }
 
@@ -251,6 +265,7 @@ void Hub::transfer_to_queue(const Actor& from, const std::string& conversation_i
     if (auto st = desk_.requeue(conversation_id, queue, now); !st) return done(st.error());
     t.state = TransferState::accepted;
     t.reason = "Waiting in " + queue + ".";
+    count_transfer(t);
     system_event(*c, core::EventKind::left, from.agent,
                  display_name(from.agent) + " passed the conversation to the " + queue + " queue.");
     save_transfer(t);
@@ -295,6 +310,7 @@ void Hub::answer_transfer(const Actor& by, const std::string& transfer_id, bool 
                  display_name(accepted.from_agent) + " transferred the conversation to " + display_name(by.agent) + ".");
     system_event(*c, core::EventKind::joined, by.agent, display_name(by.agent) + " joined the conversation.");
     save_transfer(accepted);
+    count_transfer(accepted);
     announce_transfer(accepted);
     route();  // the sender has a free slot now
     done(accepted);
@@ -401,6 +417,7 @@ void Hub::consult_finish(const Actor& by, const std::string& transfer_id, bool h
     transfers_.erase(it);
     (void)core::advance(t, TransferState::completed, now, display_name(t.to_agent) + " has the conversation now.");
     save_transfer(t);
+    count_transfer(t);
     announce_transfer(t);
     route();
     done(t);

@@ -278,6 +278,26 @@ void ApiService::metrics(Respond respond) {
     out += "# HELP baton_store_errors_total Writes the store could not commit.\n# TYPE baton_store_errors_total counter\n";
     out += "baton_store_errors_total " + std::to_string(c.store_errors_total) + "\n";
     out += "# TYPE baton_subscriptions gauge\nbaton_subscriptions " + std::to_string(c.subscribers) + "\n";
+    out += "# HELP baton_transfers_open Transfers under way.\n# TYPE baton_transfers_open gauge\n";
+    out += "baton_transfers_open " + std::to_string(c.transfers_open) + "\n";
+    out += "# HELP baton_transfers_total Transfers that ended, by kind and final state.\n# TYPE baton_transfers_total counter\n";
+    for (const auto& [key, n] : c.transfers_total) {
+      auto slash = key.find('/');
+      out += "baton_transfers_total{kind=\"" + key.substr(0, slash) + "\",state=\"" + key.substr(slash + 1) + "\"} " +
+             std::to_string(n) + "\n";
+    }
+    out += "# HELP baton_transfer_duration_seconds From the start of a transfer to its successful end.\n";
+    out += "# TYPE baton_transfer_duration_seconds histogram\n";
+    for (const auto& [kind, l] : c.transfer_latency) {
+      std::int64_t cumulative = 0;
+      for (int i = 0; i <= HubCounters::kLatencyBuckets; ++i) {
+        cumulative += l.bucket[i];
+        std::string le = i < HubCounters::kLatencyBuckets ? std::to_string(HubCounters::kLatencyBoundsMs[i] / 1000.0) : "+Inf";
+        out += "baton_transfer_duration_seconds_bucket{kind=\"" + kind + "\",le=\"" + le + "\"} " + std::to_string(cumulative) + "\n";
+      }
+      out += "baton_transfer_duration_seconds_sum{kind=\"" + kind + "\"} " + std::to_string(l.sum_ms / 1000.0) + "\n";
+      out += "baton_transfer_duration_seconds_count{kind=\"" + kind + "\"} " + std::to_string(l.count) + "\n";
+    }
     respond(Response::text(200, std::move(out), "text/plain; version=0.0.4; charset=utf-8"));
   });
 }

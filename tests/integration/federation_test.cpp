@@ -476,5 +476,25 @@ TEST(Federation, ArrivalAfterTheVisitorStayedIsRefusedAndTheVisitorSentBack) {
   EXPECT_EQ(str(move, "url"), p.oc.public_url + "/chat");
 }
 
+TEST(Federation, MessagesSentWhileBeingMovedReachTheDestination) {
+  Pair p;
+  Scene s(p);
+  std::string id = s.offer();
+  s.confirm(id);
+  // The visitor writes once more before its browser leaves.
+  s.visitor->send(json::object{{"type", "message"}, {"client_id", "late"}, {"text", "Also, the mirror broke"}});
+  s.visitor->expect([](const json::object& o) { return str(o, "type") == "ack" && str(o, "client_id") == "late"; });
+  auto [url, code] = s.transfer_page();
+  Visitor there = join_at(p.dest->port(), code);
+  WsClient vd(p.dest->port());
+  vd.hello_visitor(there);
+  vd.expect([](const json::object& o) { return is_event(o) && str(o, "text") == "Also, the mirror broke"; });
+  // Transfer figures are on /metrics at both ends.
+  s.transfer_in("completed");
+  auto m = http(p.origin->port(), "GET", "/metrics").body;
+  EXPECT_NE(m.find("baton_transfers_total{kind=\"peer\",state=\"completed\"} 1"), std::string::npos) << m;
+  EXPECT_NE(m.find("baton_transfer_duration_seconds_count{kind=\"peer\"} 1"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace baton::testing
