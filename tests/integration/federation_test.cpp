@@ -5,6 +5,7 @@
 #include <boost/asio/io_context.hpp>
 #include <regex>
 
+#include "core/text.hpp"
 #include "federation/keys.hpp"
 #include "harness.hpp"
 
@@ -494,6 +495,91 @@ TEST(Federation, MessagesSentWhileBeingMovedReachTheDestination) {
   auto m = http(p.origin->port(), "GET", "/metrics").body;
   EXPECT_NE(m.find("baton_transfers_total{kind=\"peer\",state=\"completed\"} 1"), std::string::npos) << m;
   EXPECT_NE(m.find("baton_transfer_duration_seconds_count{kind=\"peer\"} 1"), std::string::npos);
+}
+
+// Three organizations in a ring: A sends to B, B to C, C back to A.
+TEST(Federation, VisitorTravelsThroughThreeServersAndTheLoopBackIsRefused) {
+  TempDir dir;
+  struct Org {
+    std::string name, agent, queue;
+    std::uint16_t port = 0;
+    std::string pub;
+    app::Config config;
+    std::unique_ptr<TestServer> server;
+  };
+  std::vector<Org> orgs(3);
+  const char* names[] = {"Alpha", "Beta", "Gamma"};
+  const char* agents[] = {"alice", "bob", "carol"};
+  const char* queues[] = {"Front", "Middle", "Back"};
+  for (int i = 0; i < 3; ++i) {
+    Org& o = orgs[i];
+    o.name = names[i];
+    o.agent = agents[i];
+    o.queue = queues[i];
+    o.port = free_port();
+    app::Config c = test_config(dir.path() + "/" + o.name);
+    c.organization = o.name;
+    c.listen = "127.0.0.1:" + std::to_string(o.port);
+    c.public_url = "http://127.0.0.1:" + std::to_string(o.port);
+    c.queues = {{o.queue, o.queue}};
+    c.agents = {{o.agent, o.agent, c.agents[0].password_hash, {o.queue}, 2}};
+    c.sites = {{"web", {"http://" + core::ascii_lower(o.name) + ".example"}, o.queue}};
+    c.federation.key_file = dir.path() + "/" + o.name + ".key";
+    c.federation.hop_limit = 2;
+    o.pub = make_key(c.federation.key_file);
+    o.config = c;
+  }
+  for (int i = 0; i < 3; ++i) {
+    Org& o = orgs[i];
+    Org& next = orgs[(i + 1) % 3];
+    Org& prev = orgs[(i + 2) % 3];
+    // o may send to next; prev may send into o's queue.
+    o.config.peers = {{core::ascii_lower(next.name), next.name, next.config.public_url, {next.pub}, {}, {}},
+                      {core::ascii_lower(prev.name), prev.name, prev.config.public_url, {prev.pub}, {o.queue}, {}}};
+    auto st = app::validate_config(o.config);
+    ASSERT_TRUE(st.ok()) << st.error().message;
+    o.server = std::make_unique<TestServer>(o.config);
+  }
+  // Moves the visitor of `conv` at orgs[i] to orgs[i+1]; returns it there.
+  auto hop = [&](int i, const Visitor& v, WsClient& agent) -> Visitor {
+    Org& o = orgs[i];
+    Org& next = orgs[(i + 1) % 3];
+    agent.send(json::object{{"type", "transfer"}, {"conversation", v.conversation}, {"to", {{"peer", core::ascii_lower(next.name)}}}});
+    auto offered = agent.expect([](const json::object& m) {
+      return str(m, "type") == "transfer" && m.at("transfer").as_object().contains("queues");
+    });
+    agent.send(json::object{{"type", "transfer.confirm"}, {"transfer", str(offered.at("transfer").as_object(), "id")},
+                            {"queue", next.queue}, {"note", "from " + o.name}});
+    agent.expect([](const json::object& m) {
+      return str(m, "type") == "transfer" && str(m.at("transfer").as_object(), "state") == "moving";
+    });
+    auto page = http(o.server->port(), "POST", "/transfer", "conversation=" + v.conversation + "&token=" + v.token,
+                     {{"Content-Type", "application/x-www-form-urlencoded"}});
+    std::smatch m;
+    std::string refresh = page.header("Refresh");
+    if (!std::regex_search(refresh, m, std::regex("#code=([A-Za-z0-9_-]+)"))) throw std::runtime_error("no code: " + page.body);
+    return join_at(next.server->port(), m[1]);
+  };
+
+  Visitor v = start_chat(orgs[0].server->port(), "I started at Alpha");
+  WsClient alice(orgs[0].server->port());
+  alice.hello_agent(sign_in(orgs[0].server->port(), "alice"));
+  Visitor at_beta = hop(0, v, alice);
+  WsClient bob(orgs[1].server->port());
+  bob.hello_agent(sign_in(orgs[1].server->port(), "bob"));
+  Visitor at_gamma = hop(1, at_beta, bob);
+  WsClient carol(orgs[2].server->port());
+  carol.hello_agent(sign_in(orgs[2].server->port(), "carol"));
+  // The transcript travelled all the way.
+  WsClient vg(orgs[2].server->port());
+  vg.hello_visitor(at_gamma);
+  vg.expect([](const json::object& o) { return is_event(o) && str(o, "text") == "I started at Alpha"; });
+  // Two hops made: Alpha refuses a third.
+  carol.send(json::object{{"type", "transfer"}, {"conversation", at_gamma.conversation}, {"to", {{"peer", "alpha"}}}});
+  auto failed = carol.expect([](const json::object& o) {
+    return str(o, "type") == "transfer" && str(o.at("transfer").as_object(), "state") == "failed";
+  });
+  EXPECT_NE(str(failed.at("transfer").as_object(), "reason").find("too many times"), std::string::npos);
 }
 
 }  // namespace
