@@ -613,6 +613,20 @@ void Hub::redeem_join(const std::string& code, Callback<Joined> done) {
       notify_agents(*c);
       route();
       after_queue_change(c->queue);
+      if (c->state == core::ConversationState::waiting && !desk_.queue_has_online_agent(c->queue)) {
+        // Nobody here can serve the visitor (§2.4): if still so after a while, send it
+        // back with the recall ticket.
+        auto timer = std::make_shared<net::steady_timer>(
+            strand_, std::chrono::milliseconds(settings_.federation.unserved_recall_ms));
+        timer->async_wait([this, timer, conv = c->id](boost::system::error_code ec) {
+          if (ec) return;
+          const core::Conversation* now_c = desk_.find(conv);
+          if (!now_c || now_c->state != core::ConversationState::waiting || desk_.queue_has_online_agent(now_c->queue)) return;
+          peer_recall(Actor{core::AuthorKind::system, {}, {}, {}}, conv, [conv](core::Result<core::Transfer> r) {
+            if (!r) spdlog::warn("conversation {}: could not send the visitor back: {}", conv, r.error().message);
+          });
+        });
+      }
       return done(std::move(j));
     }
     done(Error{Errc::not_found, "this join link is not valid or has expired"});
@@ -708,6 +722,8 @@ void Hub::peer_recall(const Actor& by, const std::string& conversation_id, Callb
                       json::object o{{"type", "move"}, {"conversation", conversation_id},
                                      {"destination", p->display_name},
                                      {"url", p->base_url + "/chat" + (site.empty() ? "" : "?site=" + site)}};
+                      // A page that connects later is sent there too.
+                      bounced_[conversation_id] = o["url"].as_string().c_str();
                       auto payload = to_payload(o);
                       if (auto it = subs_.find(conversation_id); it != subs_.end()) {
                         for (const auto& s : it->second)
@@ -854,7 +870,17 @@ void Hub::fed_outcome(const PeerSettings& peer, const std::string& action, const
     return done(ok("completed"));
   }
   // expired: the join code ran out at the destination.
+  bool visitor_here = false;
+  if (auto subs = subs_.find(conv); subs != subs_.end()) {
+    for (const auto& sub : subs->second)
+      if (!sub.agent && !sub.sub.expired()) visitor_here = true;
+  }
   end_transfer(transfer_id, TransferState::expired, "The visitor did not arrive at " + peer.display_name + " in time.");
+  if (!visitor_here && desk_.find(conv)) {
+    // Nobody on the visitor's side is connected here either: the browser was closed.
+    finish(conv, core::ConversationState::abandoned, "The visitor left during the transfer.",
+           Actor{core::AuthorKind::system, {}, {}, {}}, nullptr);
+  }
   done(ok("expired"));
 }
 

@@ -36,6 +36,9 @@ struct FederationSettings {
   int hop_limit = 3;
   core::Millis auth_code_ttl_ms = 120'000;
   core::Millis join_code_ttl_ms = 120'000;
+  // A visitor who arrived from a partner while no agent of its queue was online is
+  // sent back if that is still so after this long.
+  core::Millis unserved_recall_ms = 5 * 60'000;
   // Key for deriving authorization and join codes from transfer ids, so that a
   // retried request gets the same code while only the code's hash is stored.
   std::string code_secret;

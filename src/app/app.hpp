@@ -27,6 +27,9 @@ struct AppOptions {
   // Tests only: shorter authorization and join code lifetimes than the configuration
   // allows (0 = as configured).
   std::int64_t join_code_ttl_ms = 0;
+  // How long a visitor from a partner waits for an agent to come online before
+  // being sent back (DESIGN.md §2.4).
+  std::int64_t unserved_recall_ms = 5 * 60'000;
 };
 
 class App {

@@ -7,6 +7,9 @@
 
 #include "core/text.hpp"
 #include "federation/keys.hpp"
+#include "federation/peer_client.hpp"
+#include "federation/signature.hpp"
+#include <sodium.h>
 #include "harness.hpp"
 
 namespace baton::testing {
@@ -194,9 +197,16 @@ TEST(Federation, VisitorMovesToThePartnerWithItsContext) {
 
   // The origin lets go only now, and alice is told.
   s.transfer_in("completed");
-  auto at_origin = http(p.origin->port(), "GET", "/api/conversations/" + s.v.conversation, {},
-                        {{"Authorization", "Bearer " + s.alice_token}});
-  EXPECT_EQ(at_origin.json().at("conversation").at("state").as_string(), "transferred");
+  // Its closing is stored a moment after the event: wait for it, with a deadline.
+  std::string state;
+  for (auto until = std::chrono::steady_clock::now() + kDeadline; std::chrono::steady_clock::now() < until;) {
+    auto at_origin = http(p.origin->port(), "GET", "/api/conversations/" + s.v.conversation, {},
+                          {{"Authorization", "Bearer " + s.alice_token}});
+    state = std::string(at_origin.json().at("conversation").at("state").as_string());
+    if (state == "transferred") break;
+    std::this_thread::yield();
+  }
+  EXPECT_EQ(state, "transferred");
 
   // The visitor sees the earlier transcript and its place in line.
   WsClient vd(p.dest->port());
@@ -580,6 +590,74 @@ TEST(Federation, VisitorTravelsThroughThreeServersAndTheLoopBackIsRefused) {
     return str(o, "type") == "transfer" && str(o.at("transfer").as_object(), "state") == "failed";
   });
   EXPECT_NE(str(failed.at("transfer").as_object(), "reason").find("too many times"), std::string::npos);
+}
+
+TEST(Federation, VisitorNobodyCanServeIsSentBack) {
+  PairOptions o;
+  o.app.unserved_recall_ms = 300;
+  Pair p(o);
+  Scene s(p);
+  std::string id = s.offer();
+  s.confirm(id);
+  auto [url, code] = s.transfer_page();
+  Visitor there = join_at(p.dest->port(), code);  // no agent of Claims is online there
+  WsClient vd(p.dest->port());
+  vd.hello_visitor(there);
+  auto move = vd.expect_type("move");
+  EXPECT_EQ(str(move, "url"), p.oc.public_url + "/chat?site=web");
+  s.transfer_in("recalled");
+}
+
+TEST(Federation, VisitorWhoClosedTheBrowserIsAbandonedOnBothSides) {
+  PairOptions o;
+  o.app.join_code_ttl_ms = 1000;
+  Pair p(o);
+  Scene s(p);
+  std::string id = s.offer();
+  s.confirm(id);
+  s.visitor.reset();  // the browser is closed before it reaches the partner
+  s.transfer_in("expired");
+  auto closed = s.alice->expect([&](const json::object& m) {
+    return str(m, "type") == "conversation" && str(m.at("conversation").as_object(), "id") == s.v.conversation &&
+           str(m.at("conversation").as_object(), "state") == "abandoned";
+  });
+  EXPECT_EQ(str(closed.at("conversation").as_object(), "close_reason"), "The visitor left during the transfer.");
+}
+
+TEST(Federation, SignedBodyNamingAnotherOriginIsRefused) {
+  Pair p;
+  // A request properly signed with Acme's key, but speaking for someone else.
+  auto key = federation::load_secret_key(p.oc.federation.key_file);
+  ASSERT_TRUE(key.ok());
+  core::SystemClock clock;
+  struct Rand : core::Random {
+    void fill(void* out, std::size_t n) override { randombytes_buf(out, n); }
+  } rnd;
+  federation::Signer signer(*key, clock, rnd);
+  std::string body = json::serialize(json::object{{"transfer_id", "t1"}, {"origin", "http://evil.example"}, {"hop_count", 0}});
+  federation::OutgoingRequest out{"POST", federation::authority_of(p.dc.public_url), "/federation/v1/offers", "",
+                                  "application/json", body};
+  auto h = signer.sign_request(out);
+  ASSERT_TRUE(h.ok());
+  auto r = http(p.dest->port(), "POST", "/federation/v1/offers", body,
+                {{"Content-Type", "application/json"}, {"Content-Digest", h->content_digest},
+                 {"Signature-Input", h->signature_input}, {"Signature", h->signature}});
+  EXPECT_EQ(r.status, 403);
+  EXPECT_NE(r.body.find("origin_mismatch"), std::string::npos) << r.body;
+  // The same request, honest about its origin, is accepted.
+  std::string honest = json::serialize(json::object{{"transfer_id", "t1"}, {"origin", p.oc.public_url}, {"hop_count", 0}});
+  out.body = honest;
+  auto h2 = signer.sign_request(out);
+  auto ok = http(p.dest->port(), "POST", "/federation/v1/offers", honest,
+                 {{"Content-Type", "application/json"}, {"Content-Digest", h2->content_digest},
+                  {"Signature-Input", h2->signature_input}, {"Signature", h2->signature}});
+  EXPECT_EQ(ok.status, 200) << ok.body;
+  // Replayed exactly: refused.
+  auto replay = http(p.dest->port(), "POST", "/federation/v1/offers", honest,
+                     {{"Content-Type", "application/json"}, {"Content-Digest", h2->content_digest},
+                      {"Signature-Input", h2->signature_input}, {"Signature", h2->signature}});
+  EXPECT_EQ(replay.status, 401);
+  EXPECT_NE(replay.body.find("nonce_replayed"), std::string::npos) << replay.body;
 }
 
 }  // namespace
