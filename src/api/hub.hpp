@@ -252,6 +252,11 @@ class Hub {
   std::string display_name(const std::string& agent) const;
   // Transfers (hub_transfer.cpp).
   void load_transfers();
+  // The conversation, if `from` owns it, it is active, and no transfer of it is open.
+  core::Result<core::Conversation*> transferable(const Actor& from, const std::string& conversation_id);
+  // Whether `to_agent` can be offered a conversation by `from` now.
+  core::Status check_target(const Actor& from, const std::string& to_agent) const;
+  void agent_note(core::Conversation& c, const std::string& agent, std::string text);
   core::Transfer new_transfer(core::TransferKind kind, const core::Conversation& c, const Actor& from,
                               std::string note, core::Millis timeout_ms);
   void save_transfer(const core::Transfer& t);

@@ -130,11 +130,9 @@ void Hub::peer_offer(const Actor& from, const std::string& conversation_id, cons
       return done(Error{Errc::conflict, "this server has no partner organizations configured"});
     const PeerSettings* peer = settings_.federation.find(peer_name);
     if (!peer) return done(Error{Errc::not_found, "no partner organization named " + peer_name});
-    core::Conversation* c = desk_.find(conversation_id);
-    if (!c) return done(Error{Errc::not_found, "no open conversation with this id"});
-    if (from.kind != core::AuthorKind::agent || c->agent != from.agent || c->state != core::ConversationState::active)
-      return done(Error{Errc::forbidden, "only the agent who has the conversation can transfer it"});
-    if (open_transfer_of(conversation_id)) return done(Error{Errc::conflict, "a transfer of this conversation is already under way"});
+    auto found = transferable(from, conversation_id);
+    if (!found) return done(found.error());
+    core::Conversation* c = *found;
     core::Transfer t = new_transfer(TransferKind::peer, *c, from, {}, settings_.federation.auth_code_ttl_ms);
     t.to_peer = peer->name;
     t.state = TransferState::offering;

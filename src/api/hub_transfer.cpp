@@ -203,33 +203,47 @@ void Hub::end_transfer(const std::string& id, TransferState state, const std::st
   announce_transfer(t);
 }
 
+core::Result<core::Conversation*> Hub::transferable(const Actor& from, const std::string& conversation_id) {
+  core::Conversation* c = desk_.find(conversation_id);
+  if (!c) return Error{Errc::not_found, "no open conversation with this id"};
+  if (from.kind != core::AuthorKind::agent || c->agent != from.agent || c->state != core::ConversationState::active)
+    return Error{Errc::forbidden, "only the agent who has the conversation can transfer it"};
+  if (open_transfer_of(conversation_id)) return Error{Errc::conflict, "a transfer of this conversation is already under way"};
+  return c;
+}
+
+core::Status Hub::check_target(const Actor& from, const std::string& to_agent) const {
+  const auto* target = desk_.agent(to_agent);
+  if (!target) return Error{Errc::not_found, "no agent named " + to_agent};
+  if (to_agent == from.agent) return Error{Errc::bad_request, "you have this conversation already"};
+  if (target->status != core::AgentStatus::online)
+    return Error{Errc::conflict, target->profile.display_name + " is not online"};
+  return core::ok_status();
+}
+
+void Hub::agent_note(core::Conversation& c, const std::string& agent, std::string text) {
+  core::Event e;
+  e.kind = core::EventKind::note;
+  e.author_kind = core::AuthorKind::agent;
+  e.author_id = agent;
+  e.author_name = display_name(agent);
+  e.text = std::move(text);
+  append(c, std::move(e), nullptr);
+}
+
 void Hub::transfer_to_agent(const Actor& from, const std::string& conversation_id, const std::string& to_agent,
                             std::string note, Callback<core::Transfer> done) {
   run([this, from, conversation_id, to_agent, note = std::move(note), done = std::move(done)]() mutable {
-    core::Conversation* c = desk_.find(conversation_id);
-    if (!c) return done(Error{Errc::not_found, "no open conversation with this id"});
-    if (from.kind != core::AuthorKind::agent || c->agent != from.agent || c->state != core::ConversationState::active)
-      return done(Error{Errc::forbidden, "only the agent who has the conversation can transfer it"});
-    if (open_transfer_of(conversation_id)) return done(Error{Errc::conflict, "a transfer of this conversation is already under way"});
-    const auto* target = desk_.agent(to_agent);
-    if (!target) return done(Error{Errc::not_found, "no agent named " + to_agent});
-    if (to_agent == from.agent) return done(Error{Errc::bad_request, "you have this conversation already"});
-    if (target->status != core::AgentStatus::online)
-      return done(Error{Errc::conflict, target->profile.display_name + " is not online"});
+    auto found = transferable(from, conversation_id);
+    if (!found) return done(found.error());
+    core::Conversation* c = *found;
+    if (auto st = check_target(from, to_agent); !st) return done(st.error());
     if (auto st = core::check_text(note, settings_.max_message_bytes, "note", true); !st) return done(st.error());
     core::Transfer t = new_transfer(TransferKind::agent, *c, from, std::move(note), settings_.transfer_offer_ms);
     t.to_agent = to_agent;
     t.state = TransferState::offered;
     (void)core::transition(*c, core::ConversationState::transferring, clock_.now());
-    if (!t.note.empty()) {
-      core::Event e;
-      e.kind = core::EventKind::note;
-      e.author_kind = core::AuthorKind::agent;
-      e.author_id = from.agent;
-      e.author_name = display_name(from.agent);
-      e.text = "Transfer note for " + target->profile.display_name + ": " + t.note;
-      append(*c, std::move(e), nullptr);
-    }
+    if (!t.note.empty()) agent_note(*c, from.agent, "Transfer note for " + display_name(to_agent) + ": " + t.note);
     std::string id = t.id;
     transfers_[id] = OpenTransfer{t, nullptr};
     save_transfer(t);
@@ -242,25 +256,15 @@ void Hub::transfer_to_agent(const Actor& from, const std::string& conversation_i
 void Hub::transfer_to_queue(const Actor& from, const std::string& conversation_id, const std::string& queue,
                             std::string note, Callback<core::Transfer> done) {
   run([this, from, conversation_id, queue, note = std::move(note), done = std::move(done)]() mutable {
-    core::Conversation* c = desk_.find(conversation_id);
-    if (!c) return done(Error{Errc::not_found, "no open conversation with this id"});
-    if (from.kind != core::AuthorKind::agent || c->agent != from.agent || c->state != core::ConversationState::active)
-      return done(Error{Errc::forbidden, "only the agent who has the conversation can transfer it"});
-    if (open_transfer_of(conversation_id)) return done(Error{Errc::conflict, "a transfer of this conversation is already under way"});
+    auto found = transferable(from, conversation_id);
+    if (!found) return done(found.error());
+    core::Conversation* c = *found;
     if (!desk_.has_queue(queue)) return done(Error{Errc::not_found, "no queue named " + queue});
     if (auto st = core::check_text(note, settings_.max_message_bytes, "note", true); !st) return done(st.error());
     core::Transfer t = new_transfer(TransferKind::queue, *c, from, std::move(note), 0);
     t.to_queue = queue;
     core::Millis now = clock_.now();
-    if (!t.note.empty()) {
-      core::Event e;
-      e.kind = core::EventKind::note;
-      e.author_kind = core::AuthorKind::agent;
-      e.author_id = from.agent;
-      e.author_name = display_name(from.agent);
-      e.text = "Transfer note for the " + queue + " queue: " + t.note;
-      append(*c, std::move(e), nullptr);
-    }
+    if (!t.note.empty()) agent_note(*c, from.agent, "Transfer note for the " + queue + " queue: " + t.note);
     std::string old_queue = c->queue;
     if (auto st = desk_.requeue(conversation_id, queue, now); !st) return done(st.error());
     t.state = TransferState::accepted;
@@ -335,29 +339,17 @@ void Hub::cancel_transfer(const Actor& by, const std::string& transfer_id, Callb
 void Hub::consult_start(const Actor& from, const std::string& conversation_id, const std::string& to_agent,
                         std::string note, Callback<core::Transfer> done) {
   run([this, from, conversation_id, to_agent, note = std::move(note), done = std::move(done)]() mutable {
-    core::Conversation* c = desk_.find(conversation_id);
-    if (!c) return done(Error{Errc::not_found, "no open conversation with this id"});
-    if (from.kind != core::AuthorKind::agent || c->agent != from.agent || c->state != core::ConversationState::active)
-      return done(Error{Errc::forbidden, "only the agent who has the conversation can consult on it"});
-    if (open_transfer_of(conversation_id)) return done(Error{Errc::conflict, "a transfer of this conversation is already under way"});
-    const auto* target = desk_.agent(to_agent);
-    if (!target) return done(Error{Errc::not_found, "no agent named " + to_agent});
-    if (to_agent == from.agent) return done(Error{Errc::bad_request, "you cannot consult yourself"});
-    if (target->status != core::AgentStatus::online)
-      return done(Error{Errc::conflict, target->profile.display_name + " is not online"});
+    auto found = transferable(from, conversation_id);
+    if (!found) return done(found.error());
+    core::Conversation* c = *found;
+    if (auto st = check_target(from, to_agent); !st) return done(st.error());
     if (auto st = core::check_text(note, settings_.max_message_bytes, "note", true); !st) return done(st.error());
     core::Transfer t = new_transfer(TransferKind::consult, *c, from, std::move(note), settings_.consult_timeout_ms);
     t.to_agent = to_agent;
     t.state = TransferState::consulting;
     c->consultant = to_agent;
     c->consultant_joined = false;
-    core::Event e;
-    e.kind = core::EventKind::note;
-    e.author_kind = core::AuthorKind::agent;
-    e.author_id = from.agent;
-    e.author_name = display_name(from.agent);
-    e.text = "Consulting " + target->profile.display_name + (t.note.empty() ? "." : ": " + t.note);
-    append(*c, std::move(e), nullptr);
+    agent_note(*c, from.agent, "Consulting " + display_name(to_agent) + (t.note.empty() ? "." : ": " + t.note));
     std::string id = t.id;
     transfers_[id] = OpenTransfer{t, nullptr};
     save_transfer(t);
