@@ -858,12 +858,42 @@ void ApiService::join_page(Respond& respond) {
   respond(std::move(*r));
 }
 
+namespace {
+constexpr std::size_t kJoinFailuresPerMinute = 10;
+}
+
+bool ApiService::join_limited(const std::string& ip) {
+  std::lock_guard lock(join_mu_);
+  auto it = join_failures_.find(ip);
+  if (it == join_failures_.end()) return false;
+  auto cutoff = std::chrono::steady_clock::now() - std::chrono::minutes(1);
+  while (!it->second.empty() && it->second.front() < cutoff) it->second.pop_front();
+  if (it->second.empty()) {
+    join_failures_.erase(it);
+    return false;
+  }
+  return it->second.size() >= kJoinFailuresPerMinute;
+}
+
+void ApiService::join_failed(const std::string& ip) {
+  std::lock_guard lock(join_mu_);
+  if (join_failures_.size() > 100'000) join_failures_.clear();  // bounded, whatever the spray
+  join_failures_[ip].push_back(std::chrono::steady_clock::now());
+}
+
 void ApiService::join(const Request& req, Respond respond) {
   std::string code = form_field(req.body, "code");
-  hub_.redeem_join(code, [this, respond](core::Result<Hub::Joined> r) {
+  std::string csp_limited = "default-src 'none'; style-src 'self'; base-uri 'none'; frame-ancestors " + chat_frame_ancestors();
+  if (join_limited(req.remote_ip)) {
+    Response r = html_page(429, "Join", "<h1>Too many attempts</h1><p>Wait a minute, then try again.</p>", csp_limited);
+    r.set("Retry-After", "60");
+    return respond(std::move(r));
+  }
+  hub_.redeem_join(code, [this, respond, ip = req.remote_ip](core::Result<Hub::Joined> r) {
     std::string csp = "default-src 'none'; style-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors " +
                       chat_frame_ancestors();
     if (!r) {
+      join_failed(ip);
       std::string body = "<h1>This link cannot be used</h1><p>" + html_escape(r.error().message) +
                          ". Go back to the previous page to continue your conversation there.</p>";
       return respond(html_page(r.error().code == Errc::conflict ? 410 : 404, "Join", body, csp));

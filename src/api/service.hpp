@@ -2,7 +2,11 @@
 // WebSocket upgrade. See docs/api.md for every endpoint.
 #pragma once
 
+#include <chrono>
+#include <deque>
+#include <mutex>
 #include <optional>
+#include <unordered_map>
 #include <string>
 
 #include "api/hub.hpp"
@@ -63,6 +67,11 @@ class ApiService final : public http::Service {
   Hub& hub_;
   Sessions& sessions_;
   http::HttpMetrics& metrics_;
+  // Failed join codes per address (guessing in bulk is refused for a while).
+  std::mutex join_mu_;
+  std::unordered_map<std::string, std::deque<std::chrono::steady_clock::time_point>> join_failures_;
+  bool join_limited(const std::string& ip);
+  void join_failed(const std::string& ip);
   federation::Signer* signer_ = nullptr;
   federation::Verifier* verifier_ = nullptr;
   std::vector<std::string> published_keys_;

@@ -660,5 +660,16 @@ TEST(Federation, SignedBodyNamingAnotherOriginIsRefused) {
   EXPECT_NE(replay.body.find("nonce_replayed"), std::string::npos) << replay.body;
 }
 
+TEST(Federation, GuessingJoinCodesInBulkIsRateLimited) {
+  Pair p;
+  int limited = 0;
+  for (int i = 0; i < 15; ++i) {
+    auto r = http(p.dest->port(), "POST", "/join", "code=guess" + std::to_string(i),
+                  {{"Content-Type", "application/x-www-form-urlencoded"}});
+    if (r.status == 429) ++limited;
+  }
+  EXPECT_GE(limited, 5);
+}
+
 }  // namespace
 }  // namespace baton::testing
