@@ -729,6 +729,10 @@ void Hub::peer_recall(const Actor& by, const std::string& conversation_id, Callb
                             if (auto sub = s.sub.lock()) sub->deliver(conversation_id, 0, payload);
                           }
                       }
+                      // Transferred only ever through transferring (the state machine's rule);
+                      // finish() takes it out of its queue's line if it was waiting.
+                      if (c->state != core::ConversationState::transferring)
+                        (void)core::transition(*c, core::ConversationState::transferring, clock_.now());
                       finish(conversation_id, core::ConversationState::transferred,
                              "Sent back to " + p->display_name + ".", Actor{core::AuthorKind::system, {}, {}, {}}, nullptr);
                     }

@@ -327,7 +327,18 @@ void Hub::cancel_transfer(const Actor& by, const std::string& transfer_id, Callb
     if (it == transfers_.end()) return done(Error{Errc::conflict, "this transfer is no longer open"});
     core::Transfer t = it->second.transfer;
     if (t.from_agent != by.agent) return done(Error{Errc::forbidden, "only the sender can call a transfer off"});
-    if (t.kind == TransferKind::peer) return done(Error{Errc::bad_request, "a transfer to another organization is cancelled through the federation"});
+    if (t.kind == TransferKind::peer) {
+      // Before the visitor is moved, the sender may change its mind; the partner is told.
+      if (t.state != TransferState::offering || t.detail.find("\"direction\":\"out\"") == std::string::npos)
+        return done(Error{Errc::conflict, "the visitor is already being moved; it comes back if it does not arrive"});
+      std::string why = display_name(by.agent) + " called the transfer off.";
+      end_transfer(transfer_id, TransferState::cancelled, why);
+      peer_call(t.to_peer, "/federation/v1/transfers/" + t.id + "/cancel", boost::json::object{{"transfer_id", t.id}},
+                [](core::Result<federation::PeerReply>) {});
+      t.state = TransferState::cancelled;
+      t.reason = why;
+      return done(t);
+    }
     std::string why = display_name(by.agent) + " called the transfer off.";
     end_transfer(transfer_id, TransferState::cancelled, why);
     t.state = TransferState::cancelled;

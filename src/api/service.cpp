@@ -238,10 +238,15 @@ void ApiService::page(std::string_view file, Respond& respond) {
   auto r = load_asset(file);
   if (!r) return respond(error_response(Errc::not_found, "no such page"));
   std::string ancestors = file == "chat.html" ? chat_frame_ancestors() : "'none'";
+  // The demo site plays a customer's website: its widget's frame may move on to a
+  // partner organization, so the partners may be framed there too.
+  std::string frames = "'self'";
+  if (file == "demo.html")
+    for (const auto& p : hub_.settings().federation.peers) frames += " " + p.base_url;
   r->set("Content-Security-Policy",
          "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
          "connect-src 'self'; media-src 'self' data:; object-src 'none'; base-uri 'none'; "
-         "form-action 'self'; frame-src 'self'; frame-ancestors " + ancestors);
+         "form-action 'self'; frame-src " + frames + "; frame-ancestors " + ancestors);
   r->set("Referrer-Policy", "strict-origin-when-cross-origin");
   r->set("Cross-Origin-Opener-Policy", "same-origin");
   respond(std::move(*r));
@@ -854,6 +859,7 @@ void ApiService::join_page(Respond& respond) {
          "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
          "base-uri 'none'; form-action 'self'; frame-ancestors " + chat_frame_ancestors());
   r->set("Referrer-Policy", "no-referrer");
+  std::erase_if(r->headers, [](const auto& h) { return h.first == "Cache-Control"; });
   r->set("Cache-Control", "no-store");
   respond(std::move(*r));
 }

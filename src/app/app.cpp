@@ -215,9 +215,21 @@ void run_until_signal(net::io_context& io, int threads, const std::vector<App*>&
     grace.expires_after(std::chrono::seconds(2));
     grace.async_wait([&io](const boost::system::error_code&) { io.stop(); });
   });
+  // A handler that throws is a bug; it is logged and the server goes on serving
+  // everyone else rather than ending the process.
+  auto run = [&io] {
+    for (;;) {
+      try {
+        io.run();
+        return;
+      } catch (const std::exception& e) {
+        spdlog::error("unexpected exception in a handler: {}", e.what());
+      }
+    }
+  };
   std::vector<std::thread> pool;
-  for (int i = 1; i < threads; ++i) pool.emplace_back([&io] { io.run(); });
-  io.run();
+  for (int i = 1; i < threads; ++i) pool.emplace_back(run);
+  run();
   for (auto& t : pool) t.join();
 }
 

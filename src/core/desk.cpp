@@ -201,9 +201,9 @@ Result<Conversation> Desk::finish(std::string_view id, ConversationState termina
   auto it = live_.find(std::string(id));
   if (it == live_.end()) return Error{Errc::not_found, "no such conversation"};
   Conversation& c = it->second;
-  bool was_waiting = c.state == ConversationState::waiting;
   if (auto st = transition(c, terminal, now); !st) return st.error();
-  if (was_waiting) erase_waiting(c);
+  // Whatever its state says, it must not stay in a line once it is gone.
+  erase_waiting(c);
   std::string agent = c.agent;
   release(c, now);
   c.agent = agent;  // the record keeps who had it last

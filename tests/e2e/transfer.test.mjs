@@ -55,7 +55,7 @@ test('alice transfers a visitor to carol with a note; carol reads it and accepts
     await contains(vlog, 'Let me find the right person for you');
 
     const dialog = await openTransferDialog(alice);
-    await visible(dialog.getByRole('group', { name: 'Partner organizations' }).getByText('not available yet'));
+    await visible(dialog.getByRole('group', { name: 'Partner organizations' }).getByRole('radio', { name: 'Northwind Insurance' }));
     await pick(dialog, 'Agents', 'Carol', 'Refinancing: her fixed rate ends in March');
     await visible(dialog.getByRole('button', { name: 'Consult first' }));
     await screenshot(alice, 'console-transfer');

@@ -379,6 +379,8 @@ TEST(Federation, DestinationSendsTheVisitorBack) {
   bob.send(json::object{{"type", "transfer.return"}, {"conversation", there.conversation}});
   auto move = vd.expect_type("move");
   EXPECT_EQ(str(move, "url"), p.oc.public_url + "/chat?site=web");
+  // The destination's conversation ends as transferred (back).
+  vd.expect([](const json::object& e) { return is_event(e, "closed") && str(e, "text").find("Sent back") != std::string::npos; });
   // The origin has the conversation again, with the visitor's old token.
   s.transfer_in("recalled");
   WsClient back(p.origin->port());
@@ -669,6 +671,16 @@ TEST(Federation, GuessingJoinCodesInBulkIsRateLimited) {
     if (r.status == 429) ++limited;
   }
   EXPECT_GE(limited, 5);
+}
+
+TEST(Federation, SenderCanCallAnOfferOffBeforeTheVisitorMoves) {
+  Pair p;
+  Scene s(p);
+  std::string id = s.offer();
+  s.alice->send(json::object{{"type", "transfer.cancel"}, {"transfer", id}});
+  s.transfer_in("cancelled");
+  // It can be transferred again at once.
+  EXPECT_FALSE(s.offer().empty());
 }
 
 }  // namespace

@@ -5,14 +5,26 @@
 // WebSocket hello and in Authorization headers, never in a URL. Messages not yet
 // acknowledged are kept too ("outbox") and sent again, with the same client_id,
 // after a reconnect: the server stores each client_id once.
+//
+// Transfers to a partner organization (docs/federation.md §9): on a "move" event
+// the page says where the visitor is going and navigates its own frame, by a form
+// POST to the origin's transfer page (or straight to the partner's chat page when a
+// partner sends the visitor back). At the destination the page opens as
+// /chat?site=SITE&joined=1 and takes the conversation over from the server
+// (POST /api/visitor/handoff). Messages not yet stored when the move comes travel
+// along in window.name (see "carrying messages" below) and are sent on arrival.
 
 import { el, clear, randomId, formatClock, api, download, utf8Bytes, kMaxMessageBytes } from '/assets/util.js';
 import { Realtime } from '/assets/realtime.js';
 
 const params = new URLSearchParams(location.search);
-const site = (params.get('site') || '').slice(0, 64);
+let site = (params.get('site') || '').slice(0, 64);
+const joinedHere = params.get('joined') === '1';
 const framed = window.parent !== window;
-const storageKey = `baton.chat.${site}`;
+let storageKey = `baton.chat.${site}`;
+const kCarryPrefix = 'baton:';
+const kCarryMaxAgeMs = 15 * 60_000;
+const kMoveStuckMs = 20_000;
 const kAvailabilityEveryMs = 30_000;
 const kTypingIdleMs = 3_000;
 const kTypingShownMs = 8_000;
@@ -49,6 +61,9 @@ const ui = {
   message: $('message'),
   send: $('send'),
   endChat: $('end-chat'),
+  moving: $('moving'),
+  movingText: $('moving-text'),
+  movingRetry: $('moving-retry'),
 };
 
 // --- what the page knows ----------------------------------------------------
@@ -74,6 +89,8 @@ let availabilityTimer = null;
 let typingSent = false;
 let typingIdleTimer = null;
 let typingShownTimer = null;
+let moving = null; // {destination, form | url}: the page is on its way to another organization
+let closedSeq = 0; // seq of the last "closed" event: later events mean the conversation was reopened
 
 // --- storage ----------------------------------------------------------------
 
@@ -116,8 +133,97 @@ function saveSession() {
   }
   session.outbox = [...pending.entries()]
     .filter(([, p]) => !p.failed)
-    .map(([client_id, p]) => ({ client_id, text: p.text, at: p.at }));
+    .map(([client_id, p]) => (p.moved ? { client_id, text: p.text, at: p.at, moved: true } : { client_id, text: p.text, at: p.at }));
   storageSet(storageKey, JSON.stringify(session));
+  if (moving) writeCarry();
+}
+
+// --- carrying messages to another organization ------------------------------
+//
+// A message the visitor writes while being moved (or one not yet acknowledged when
+// the move comes) is not sent here any more: the partner has the transcript
+// already, and what is stored here now would stay here. It travels with the
+// browser in window.name, which survives navigating the same frame to another
+// origin, as {"carry": {from, to, at, messages: [{client_id, text, at}]},
+// "receipt": {ids}}; the chat page at the destination sends it once it has taken
+// the conversation over, and leaves a receipt of the client_ids it took. Here the
+// messages stay in the outbox marked "moved" and are not sent, unless the visitor
+// comes back while the conversation is still open here (stayed, could not reach
+// the partner, was sent back): then those without a receipt are sent after all.
+
+function readWindowName() {
+  try {
+    if (!window.name.startsWith(kCarryPrefix)) return {};
+    const v = JSON.parse(window.name.slice(kCarryPrefix.length));
+    return v && typeof v === 'object' ? v : {};
+  } catch {
+    return {};
+  }
+}
+
+function writeWindowName(v) {
+  try {
+    window.name = v.carry || (v.receipt && v.receipt.ids && v.receipt.ids.length) ? kCarryPrefix + JSON.stringify(v) : '';
+  } catch {
+    // nothing to do: the messages stay in this origin's outbox
+  }
+}
+
+function writeCarry() {
+  const v = readWindowName();
+  const messages = [...pending.entries()]
+    .filter(([, p]) => p.moved && !p.failed)
+    .map(([client_id, p]) => ({ client_id, text: p.text, at: p.at }));
+  v.carry = messages.length ? { from: location.origin, to: moving.to || '', at: Date.now(), messages } : undefined;
+  writeWindowName(v);
+}
+
+// What another origin's chat page sent along for this one, or []. `joined`: this
+// page has just taken a conversation over from a partner. `canTake`: there is a
+// conversation to send them in (else only what is stale or our own is cleared).
+function takeCarried(joined, canTake = true) {
+  const v = readWindowName();
+  const c = v.carry;
+  let taken = [];
+  if (c && typeof c === 'object' && Array.isArray(c.messages)) {
+    const fresh = typeof c.at === 'number' && Date.now() - c.at < kCarryMaxAgeMs;
+    const forUs = canTake && c.from !== location.origin && (c.to === location.origin || (joined && !c.to));
+    if (fresh && forUs) {
+      taken = c.messages
+        .filter((m) => m && typeof m.client_id === 'string' && typeof m.text === 'string' && m.text.trim())
+        .slice(0, 50)
+        .map((m) => ({ client_id: m.client_id.slice(0, 64), text: m.text, at: typeof m.at === 'number' ? m.at : Date.now() }));
+      const ids = (v.receipt && Array.isArray(v.receipt.ids) ? v.receipt.ids : []).concat(taken.map((m) => m.client_id));
+      v.receipt = { ids: ids.slice(-100) };
+    }
+    if (fresh ? forUs || c.from === location.origin : true) v.carry = undefined;
+  }
+  writeWindowName(v);
+  return taken;
+}
+
+// After the backlog: messages marked "moved" in this origin's outbox went with the
+// visitor (or were meant to). A conversation still open here takes those that no
+// other page has taken; an ended one takes nothing, and they are let go.
+function settleMoved() {
+  const moved = [...pending.entries()].filter(([, p]) => p.moved);
+  if (!moved.length || moving) return;
+  const v = readWindowName();
+  const taken = new Set(v.receipt && Array.isArray(v.receipt.ids) ? v.receipt.ids : []);
+  for (const [client_id, p] of moved) {
+    if (convState === 'closed' || taken.has(client_id)) {
+      pending.delete(client_id);
+      p.node.remove();
+    } else {
+      p.moved = false;
+      renderPending(client_id);
+    }
+  }
+  if (v.receipt) {
+    v.receipt.ids = v.receipt.ids.filter((id) => !moved.some(([client_id]) => client_id === id));
+    writeWindowName(v);
+  }
+  saveSession();
 }
 
 // The page the visitor came from: the widget passes it in the fragment (never
@@ -144,7 +250,10 @@ function setTitle() {
 function setPresence() {
   let text = '';
   let tone = 'idle';
-  if (view === 'conversation' && connection === 'reconnecting') {
+  if (moving) {
+    text = `Connecting you to ${moving.destination}…`;
+    tone = 'on';
+  } else if (view === 'conversation' && connection === 'reconnecting') {
     text = 'Reconnecting…';
     tone = 'warn';
   } else if (view === 'conversation') {
@@ -183,7 +292,7 @@ function show(next) {
   ui.log.hidden = !(next === 'conversation' || (next === 'start' && ui.log.childElementCount > 0));
   ui.footer.hidden = !(next === 'start' || (next === 'conversation' && convState !== 'closed'));
   ui.ended.hidden = !(next === 'conversation' && convState === 'closed');
-  ui.endChat.hidden = !(next === 'conversation' && convState !== 'closed');
+  ui.endChat.hidden = !(next === 'conversation' && convState !== 'closed') || !!moving;
   ui.fatal.hidden = next !== 'fatal';
   if (next !== 'conversation') ui.queueStatus.textContent = '';
   setPresence();
@@ -198,7 +307,9 @@ function fatal(text) {
 function renderQueueStatus() {
   if (view !== 'conversation') return;
   let text = '';
-  if (convState === 'waiting') {
+  if (moving) {
+    text = '';
+  } else if (convState === 'waiting') {
     if (position && !position.online) {
       text = session && session.offline
         ? 'Thank you. Nobody is online right now; we have your message and will reply here or by e-mail.'
@@ -345,7 +456,7 @@ ui.offline.addEventListener('submit', async (ev) => {
 function openConversation() {
   clearInterval(availabilityTimer);
   for (const item of session.outbox) {
-    if (!pending.has(item.client_id)) addPending(item.client_id, item.text, item.at || Date.now(), false);
+    if (!pending.has(item.client_id)) addPending(item.client_id, item.text, item.at || Date.now(), false, !!item.moved);
   }
   convState = 'waiting';
   show('conversation');
@@ -385,7 +496,11 @@ function onMessage(msg) {
       break;
     case 'synced':
       synced = true;
+      settleMoved();
       flushOutbox();
+      break;
+    case 'move':
+      onMove(msg);
       break;
     case 'ack':
       onAck(msg);
@@ -406,6 +521,68 @@ function onMessage(msg) {
     default:
       break;
   }
+}
+
+// --- moving to another organization ------------------------------------------
+
+// {"type":"move","destination","action":"/transfer"}: to a partner, through the
+// transfer page here. {"type":"move","destination","url"}: back to the
+// organization the visitor came from, straight to its chat page.
+function onMove(msg) {
+  if (moving || !session) return;
+  const destination = typeof msg.destination === 'string' && msg.destination.trim() ? msg.destination.trim().slice(0, 200) : 'another team';
+  let target = null;
+  if (typeof msg.url === 'string' && msg.url) {
+    try {
+      const u = new URL(msg.url, location.href);
+      if (u.protocol === 'https:' || u.protocol === 'http:') target = { url: u.href, to: u.origin };
+    } catch {
+      target = null;
+    }
+  } else if (typeof msg.action === 'string' && /^\/[^/\\]/.test(msg.action)) {
+    target = { action: msg.action, to: '' };
+  }
+  if (!target) return;
+  moving = { destination, ...target };
+  stopTyping();
+  showTyping(null);
+  // What is not stored yet goes along, and is sent on arrival.
+  for (const [client_id, p] of pending) {
+    if (!p.failed && !p.created) {
+      p.moved = true;
+      renderPending(client_id);
+    }
+  }
+  saveSession();
+  ui.movingText.textContent = `Connecting you to ${destination}…`;
+  ui.moving.hidden = false;
+  ui.endChat.hidden = true;
+  ui.queueStatus.textContent = '';
+  setPresence();
+  go();
+  setTimeout(() => {
+    ui.movingText.textContent = `Still connecting you to ${destination}… If nothing happens, try again.`;
+    ui.movingRetry.hidden = false;
+  }, kMoveStuckMs);
+}
+
+// Navigates this frame (also inside the widget's iframe) on to the destination.
+function go() {
+  if (moving.url) {
+    location.assign(moving.url);
+    return;
+  }
+  const form = el(
+    'form',
+    { method: 'post', action: moving.action, hidden: true },
+    el('input', { type: 'hidden', name: 'conversation', value: session.conversation }),
+    el('input', { type: 'hidden', name: 'token', value: session.token }),
+  );
+  const old = document.getElementById('move-form');
+  if (old) old.remove();
+  form.id = 'move-form';
+  document.body.append(form);
+  form.submit();
 }
 
 function onError(msg) {
@@ -440,10 +617,20 @@ function onEvent(e) {
   shown.add(e.seq);
   lastSeq = Math.max(lastSeq, e.seq);
   const author = e.author || {};
+  // Anything after the end means the conversation was opened again (a partner
+  // organization sent the visitor back): waiting, until an agent joins.
+  if (convState === 'closed' && e.kind !== 'closed' && e.seq > closedSeq && e.kind !== 'note') {
+    ui.endedReason.textContent = '';
+    present.clear();
+    agentName = '';
+    setConvState('waiting');
+  }
   switch (e.kind) {
     case 'message': {
       const mine = author.kind === 'visitor';
-      if (mine && e.client_id && pending.has(e.client_id)) {
+      if (mine && e.client_id && pending.has(e.client_id) && pending.get(e.client_id).moved) {
+        // Stored here after all, but it goes with the visitor: it stays in the carry.
+      } else if (mine && e.client_id && pending.has(e.client_id)) {
         const p = pending.get(e.client_id);
         pending.delete(e.client_id);
         saveSession();
@@ -469,6 +656,7 @@ function onEvent(e) {
       agentLeft(author);
       break;
     case 'closed':
+      closedSeq = Math.max(closedSeq, e.seq);
       insertEvent(systemNode(e));
       ui.endedReason.textContent = e.text || '';
       setConvState('closed');
@@ -522,7 +710,7 @@ function agentLeft(author) {
 
 function onAck(msg) {
   const p = pending.get(msg.client_id);
-  if (!p) return;
+  if (!p || p.moved) return;
   shown.add(msg.seq);
   lastSeq = Math.max(lastSeq, msg.seq);
   pending.delete(msg.client_id);
@@ -532,13 +720,13 @@ function onAck(msg) {
 
 function flushOutbox() {
   for (const [client_id, p] of pending) {
-    if (!p.failed && !p.created) sendPending(client_id);
+    if (!p.failed && !p.created && !p.moved) sendPending(client_id);
   }
 }
 
 function sendPending(client_id) {
   const p = pending.get(client_id);
-  if (!p || !rt) return;
+  if (!p || !rt || p.moved || moving) return;
   rt.send({ type: 'message', conversation: session.conversation, client_id, text: p.text });
 }
 
@@ -580,7 +768,8 @@ function systemNode(e) {
 }
 
 // A message of ours on its way. `created`: stored already with the conversation.
-function addPending(client_id, text, at, created) {
+// `moved`: kept for the organization the visitor is being moved to.
+function addPending(client_id, text, at, created, moved) {
   const node = el(
     'div',
     { class: 'msg msg-mine msg-pending' },
@@ -588,7 +777,7 @@ function addPending(client_id, text, at, created) {
     el('p', { class: 'msg-text', text }),
     el('p', { class: 'msg-state', text: 'Sending…' }),
   );
-  pending.set(client_id, { text, at, node, failed: false, created: !!created });
+  pending.set(client_id, { text, at, node, failed: false, created: !!created, moved: !!moved });
   const stick = true;
   ui.log.append(node);
   ui.log.hidden = false;
@@ -626,7 +815,7 @@ function renderPending(client_id) {
           }),
     );
   } else {
-    state.textContent = 'Sending…';
+    state.textContent = p.moved && moving ? `Sending when you reach ${moving.destination}…` : 'Sending…';
   }
 }
 
@@ -720,7 +909,8 @@ ui.composer.addEventListener('submit', async (ev) => {
   }
   if (view !== 'conversation' || convState === 'closed') return;
   const client_id = randomId();
-  addPending(client_id, text, Date.now(), false);
+  addPending(client_id, text, Date.now(), false, !!moving);
+  if (moving) renderPending(client_id);
   saveSession();
   ui.message.value = '';
   autoGrow();
@@ -748,6 +938,10 @@ ui.saveTranscript.addEventListener('click', async () => {
   }
 });
 
+ui.movingRetry.addEventListener('click', () => {
+  if (moving) go();
+});
+
 ui.restart.addEventListener('click', () => {
   resetConversation();
   ui.message.focus();
@@ -767,6 +961,7 @@ function resetConversation() {
   clearTimeout(leftTimer);
   position = null;
   convState = 'waiting';
+  closedSeq = 0;
   clear(ui.log);
   ui.endedReason.textContent = '';
   showTyping(null);
@@ -787,11 +982,59 @@ document.addEventListener('keydown', (ev) => {
 
 // --- go -----------------------------------------------------------------------
 
+// Arrived from a partner organization (/chat?site=SITE&joined=1, after /join):
+// the server hands the conversation over once, from an HttpOnly cookie. It
+// becomes this site's conversation, replacing any other kept here.
+async function takeOver() {
+  let r = null;
+  for (let attempt = 0; attempt < 3 && !r; attempt += 1) {
+    try {
+      r = await api('/api/visitor/handoff', { method: 'POST' });
+    } catch (e) {
+      if (e.status !== 0 && e.status < 500) break; // nothing to hand over: no retry helps
+      await new Promise((resolve) => setTimeout(resolve, 1000 * (attempt + 1)));
+    }
+  }
+  if (!r || typeof r.conversation !== 'string' || typeof r.token !== 'string') return false;
+  if (typeof r.site === 'string' && r.site && r.site.length <= 64) {
+    site = r.site;
+    storageKey = `baton.chat.${site}`;
+  }
+  history.replaceState(null, '', `/chat?site=${encodeURIComponent(site)}`);
+  organization = r.organization || organization;
+  setTitle();
+  // Kept as is (saveSession would rebuild the outbox from messages on screen):
+  // openConversation shows the carried messages and sends them once synced.
+  session = { conversation: r.conversation, token: r.token, outbox: takeCarried(true), offline: false };
+  storageSet(storageKey, JSON.stringify(session));
+  return true;
+}
+
+function start() {
+  if (session) {
+    const carried = takeCarried(false);
+    for (const m of carried) if (!session.outbox.some((o) => o.client_id === m.client_id)) session.outbox.push(m);
+    if (carried.length) storageSet(storageKey, JSON.stringify(session));
+    openConversation();
+  } else {
+    takeCarried(false, false);
+    checkAvailability().then((ok) => ok && startAvailabilityPolling());
+  }
+}
+
 setTitle();
 if (!site) {
   fatal('This chat link is missing its site (?site=…).');
-} else if (session) {
-  openConversation();
+} else if (joinedHere) {
+  takeOver().then((ok) => {
+    if (!ok) {
+      history.replaceState(null, '', `/chat?site=${encodeURIComponent(site)}`);
+      if (!session) {
+        ui.composerError.textContent = 'We could not find the conversation you were transferred with. Please write to us again.';
+      }
+    }
+    start();
+  });
 } else {
-  checkAvailability().then((ok) => ok && startAvailabilityPolling());
+  start();
 }

@@ -12,6 +12,14 @@
 // reads the conversation and accepts or declines; a warm consult gives both a
 // private notes area. The open conversation's transfer history comes from
 // GET /api/conversations/ID/transfers.
+//
+// Transfers to partner organizations (DESIGN.md §2.3, docs/federation.md): picking
+// a partner in the Transfer dialog sends the offer; the partner's answer (its
+// queues, with their wait figures) comes as a "transfer" event and is offered in
+// the dialog; "Transfer" then confirms a queue with the note. The sender follows
+// the transfer (asking, moving the visitor, transferred or failed) in "Transfer
+// status". A conversation received from a partner shows where it came from, the
+// note, and "Send back to <partner>" (transfer.return).
 
 import {
   el, clear, randomId, formatClock, formatDateTime, formatDuration, shortBrowser, api, download, utf8Bytes, kMaxMessageBytes,
@@ -60,6 +68,9 @@ const ui = {
   transferForm: $('transfer-form'),
   transferAgents: $('transfer-agents'),
   transferQueues: $('transfer-queues'),
+  transferPartners: $('transfer-partners'),
+  transferPeerQueues: $('transfer-peer-queues'),
+  transferPeerQueuesTitle: $('transfer-peer-queues-title'),
   transferNote: $('transfer-note'),
   transferResult: $('transfer-result'),
   transferCancel: $('transfer-cancel'),
@@ -79,11 +90,18 @@ const ui = {
   xferText: $('xfer-text'),
   xferTime: $('xfer-time'),
   xferCancel: $('xfer-cancel'),
+  xferChoose: $('xfer-choose'),
   xferDismiss: $('xfer-dismiss'),
   handover: $('handover'),
   handoverText: $('handover-text'),
   handoverNote: $('handover-note'),
   handoverDismiss: $('handover-dismiss'),
+  partner: $('partner'),
+  partnerTitle: $('partner-title'),
+  partnerText: $('partner-text'),
+  partnerNote: $('partner-note'),
+  partnerReturn: $('partner-return'),
+  partnerError: $('partner-error'),
   consult: $('consult'),
   consultTitle: $('consult-title'),
   consultTime: $('consult-time'),
@@ -109,7 +127,7 @@ const ui = {
 const kTypingIdleMs = 3_000;
 const kTypingShownMs = 8_000;
 const LIVE = new Set(['waiting', 'active', 'transferring']);
-const OPEN_TRANSFER = new Set(['offered', 'consulting', 'joined']);
+const OPEN_TRANSFER = new Set(['offered', 'consulting', 'joined', 'offering', 'moving']);
 const kDialogAnswerMs = 15_000;
 const kToastMs = 12_000;
 
@@ -138,6 +156,8 @@ const convs = new Map();
 const xferOf = new Map();
 const historyOf = new Map();
 let dialogRequest = null; // {type, conversation, timer}: the dialog waits for its answer
+let peerDialog = null; // {conversation, partner, display}: the dialog is transferring to a partner
+const returning = new Set(); // conversations whose "Send back" waits for its answer
 const actions = new Map(); // reply type -> {conversation, transfer}: buttons waiting for theirs
 let toastTimer = null;
 let toastConversation = null;
@@ -382,6 +402,7 @@ function upsert(s, live) {
     c = newConv(s);
     convs.set(s.id, c);
     if (live && LIVE.has(s.state)) arrived(c);
+    if (s.agent === myName() && LIVE.has(s.state) && s.state !== 'waiting') loadHistory(s.id);
   } else {
     c.s = s;
     if (!shouldList(s) && s.id !== openId && LIVE.has(s.state)) {
@@ -392,6 +413,7 @@ function upsert(s, live) {
     }
     const assignedToMe = s.agent === myName() && before.agent !== myName() && LIVE.has(s.state);
     if (live && assignedToMe && s.id !== openId) arrived(c);
+    if (assignedToMe && !historyOf.has(s.id)) loadHistory(s.id);
   }
   ensureSubscription(c);
   if (s.id === openId) renderConversation();
@@ -425,7 +447,8 @@ function onEvent(e) {
       }
     }
   }
-  if (e.kind === 'closed') c.s = { ...c.s, state: 'closed' };
+  // The summary that comes with it says how it ended (closed, transferred, ...).
+  if (e.kind === 'closed' && LIVE.has(c.s.state)) c.s = { ...c.s, state: 'closed' };
   if (c.s.id === openId) {
     if (c.synced) appendEvent(e, c);
     if (e.kind === 'closed') renderConversation();
@@ -692,9 +715,13 @@ function renderListItem(c) {
     tags.push(el('span', { class: 'tag tag-active', text: 'Active' }));
   } else if (s.state === 'transferring') {
     if (!isOpen(xferOf.get(s.id))) tags.push(el('span', { class: 'tag tag-active', text: 'Transferring' }));
+  } else if (s.state === 'transferred') {
+    tags.push(el('span', { class: 'tag tag-transferred', text: transferredText(c) }));
   } else {
-    tags.push(el('span', { class: 'tag tag-closed', text: s.state === 'closed' ? 'Closed' : s.state }));
+    tags.push(el('span', { class: 'tag tag-closed', text: s.state === 'closed' ? 'Closed' : s.state === 'abandoned' ? 'Abandoned' : s.state }));
   }
+  const inbound = inboundTransfer(c);
+  if (inbound && LIVE.has(s.state)) tags.push(el('span', { class: 'tag tag-partner', text: `From ${inbound.origin_organization || inbound.to_peer}` }));
   const xt = transferTag(s.id);
   if (xt) tags.push(xt);
   if (s.queue) tags.push(el('span', { class: 'tag tag-queue', text: s.queue }));
@@ -806,6 +833,7 @@ function openConversation(id) {
   if (!previous || previous !== c) {
     ui.offerReason.value = '';
     ui.consultNote.value = '';
+    ui.partnerError.textContent = '';
   }
   updateComposerMode();
   ensureSubscription(c);
@@ -837,12 +865,15 @@ function renderConversation() {
   const t = xferOf.get(s.id);
   const transferring = isOpen(t);
   ui.convTitle.textContent = visitorLabel(s);
+  const peerOut = t && t.kind === 'peer' && roleIn(t) === 'sender' ? t.destination || partnerName(t.to_peer) : '';
   const stateText = {
     waiting: `Waiting${s.place ? `, number ${s.place} in line` : ''}`,
     active: mine ? 'Active, with you' : `Active, with ${nameOf(s.agent)}`,
-    transferring: mine ? 'Being transferred' : `With ${nameOf(s.agent)}, being transferred`,
+    transferring: peerOut
+      ? `Being transferred to ${peerOut}`
+      : mine ? 'Being transferred' : s.agent ? `With ${nameOf(s.agent)}, being transferred` : 'Being transferred here, the visitor has not arrived yet',
     closed: 'Closed',
-    transferred: 'Transferred',
+    transferred: transferredText(c),
     abandoned: 'Abandoned',
   }[s.state] || s.state;
   ui.convSub.textContent = `${stateText} · ${s.queue || ''}`;
@@ -851,7 +882,11 @@ function renderConversation() {
   ui.close.hidden = !active;
   ui.composer.hidden = !live;
   ui.closedNote.hidden = live;
-  ui.closedNote.textContent = s.state === 'closed' ? 'This conversation is closed.' : `This conversation is ${s.state}.`;
+  ui.closedNote.textContent = s.state === 'closed'
+    ? 'This conversation is closed.'
+    : s.state === 'transferred'
+      ? `${transferredText(c)}. This conversation goes on there.`
+      : s.close_reason || `This conversation is ${s.state}.`;
   // A conversation that is not ours takes internal notes only (until we take it);
   // a consultant brought into the conversation talks with the visitor too.
   if (!canMessage(s) && live) {
@@ -866,6 +901,20 @@ function renderConversation() {
   renderTyping(c);
   renderTransferArea(c);
   renderHistory(c);
+}
+
+// "Transferred to Northwind Insurance" / "Sent back to Acme Bank": where a
+// conversation in state transferred went.
+function transferredText(c) {
+  const s = c.s;
+  const out = xferOf.get(s.id);
+  if (out && out.kind === 'peer' && roleIn(out) === 'sender' && out.state === 'completed') {
+    return `Transferred to ${out.destination || partnerName(out.to_peer)}`;
+  }
+  const inbound = inboundTransfer(c);
+  if (inbound && inbound.state === 'recalled') return `Sent back to ${inbound.origin_organization || inbound.to_peer}`;
+  if (s.close_reason) return s.close_reason.replace(/\.$/, '');
+  return 'Transferred';
 }
 
 function canMessage(s) {
@@ -945,11 +994,15 @@ function eventNode(e) {
   const a = e.author || {};
   if (e.kind === 'message' || e.kind === 'note') {
     const mine = a.kind === 'agent';
+    // Written at a partner organization before the visitor was transferred here:
+    // the author is "Alice (Acme Bank)", of kind system.
+    const partner = a.kind === 'system';
     const who = a.name || (a.kind === 'visitor' ? 'Visitor' : a.id || 'Agent');
+    const kindClass = e.kind === 'note' ? `note${partner ? ' partner-note' : ''}` : mine ? 'from-agent' : partner ? 'from-agent from-partner' : 'from-visitor';
     const node = el(
       'div',
       {
-        class: `msg ${e.kind === 'note' ? 'note' : mine ? 'from-agent' : 'from-visitor'}`,
+        class: `msg ${kindClass}`,
         'data-seq': e.seq,
         'data-client-id': e.client_id || null,
       },
@@ -1069,14 +1122,24 @@ ui.exportBtn.addEventListener('click', async () => {
 
 // --- transfer: the dialog ----------------------------------------------------------
 
-function destination(name, value, label, detail) {
+function destination(name, value, label, detail, group = 'destination', onChange = updateDialogButtons) {
   const id = `dest-${value.replace(/[^a-z0-9_-]/gi, '_')}`;
   return el(
     'div',
     { class: 'dest-option' },
-    el('input', { type: 'radio', name: 'destination', id, value, on: { change: updateDialogButtons } }),
+    el('input', { type: 'radio', name: group, id, value, on: { change: onChange } }),
     el('label', { for: id }, el('span', { text: label }), detail ? el('span', { class: 'muted', text: ` ${detail}` }) : null),
   );
+}
+
+// "nobody waiting · 1 agent online": a partner queue's wait figures.
+function peerQueueDetail(q) {
+  const waiting = q.waiting > 0
+    ? `${q.waiting} waiting, longest ${formatDuration(q.longest_wait_ms || 0)}`
+    : 'nobody waiting';
+  const n = q.agents_online || 0;
+  const online = n === 0 ? 'no agent online' : n === 1 ? '1 agent online' : `${n} agents online`;
+  return `(${waiting} · ${online})`;
 }
 
 function pickedDestination() {
@@ -1099,11 +1162,17 @@ function setDialogResult(text, kind = '') {
   ui.transferResult.dataset.kind = kind;
 }
 
-ui.transfer.addEventListener('click', () => {
+ui.transfer.addEventListener('click', () => openTransferDialog(null));
+
+// Opens the Transfer dialog for the open conversation. `peer`: an open transfer
+// of it to a partner, to go on with (choose the partner's queue).
+function openTransferDialog(peer) {
   if (!me) return;
-  for (const fs of [ui.transferAgents, ui.transferQueues]) {
+  for (const fs of [ui.transferAgents, ui.transferQueues, ui.transferPartners, ui.transferPeerQueues]) {
     for (const child of [...fs.children]) if (child.tagName !== 'LEGEND') child.remove();
   }
+  ui.transferPeerQueues.hidden = true;
+  peerDialog = null;
   const agents = me.agents || [];
   if (agents.length === 0) ui.transferAgents.append(el('p', { class: 'muted', text: 'No other agents.' }));
   for (const a of agents) ui.transferAgents.append(destination('agent', `agent:${a.name}`, a.display_name || a.name, ''));
@@ -1117,23 +1186,142 @@ ui.transfer.addEventListener('click', () => {
     }
     ui.transferQueues.append(destination('queue', `queue:${q}`, q, detail));
   }
-  ui.transferNote.value = '';
+  // Partners: picking one sends the offer at once (its own radio group, so that
+  // arrowing through colleagues and queues never reaches it by accident).
+  const partners = me.partners || [];
+  if (partners.length === 0) {
+    ui.transferPartners.append(el('p', { class: 'muted', text: 'No partner organizations are set up on this server.' }));
+  }
+  for (const p of partners) {
+    ui.transferPartners.append(destination('partner', `partner:${p.name}`, p.display_name || p.name, '', 'partner', onPartnerPicked));
+  }
+  if (!peer) ui.transferNote.value = '';
   setDialogResult('');
   endDialogRequest();
+  if (peer) {
+    const radio = [...ui.transferPartners.querySelectorAll('input[name=partner]')].find((r) => r.value === `partner:${peer.to_peer}`);
+    if (radio) radio.checked = true;
+    peerDialog = { conversation: peer.conversation, partner: peer.to_peer, display: peer.destination || partnerName(peer.to_peer) };
+  }
   updateDialogButtons();
+  renderPeerDialog();
   ui.dialog.showModal();
-  const first = ui.dialog.querySelector('input[type=radio]');
+  const first = peer
+    ? ui.transferPeerQueues.querySelector('input[type=radio]') || ui.transferNote
+    : ui.dialog.querySelector('input[type=radio]');
   if (first) first.focus();
-});
+}
+
+function partnerName(name) {
+  const p = me && (me.partners || []).find((x) => x.name === name);
+  return p ? p.display_name || p.name : name;
+}
+
+// A partner was picked: ask it (the offer). Its queues come back in a transfer event.
+function onPartnerPicked(ev) {
+  const radio = ev.target;
+  if (!radio.checked || peerDialog || !openId) return;
+  const name = radio.value.slice('partner:'.length);
+  for (const r of ui.dialog.querySelectorAll('input[name=destination]')) r.checked = false;
+  updateDialogButtons();
+  const before = xferOf.get(openId);
+  peerDialog = { conversation: openId, partner: name, display: partnerName(name), staleId: before ? before.id : '' };
+  if (!sendFromDialog({ type: 'transfer', conversation: openId, to: { peer: name } })) {
+    peerDialog = null;
+    radio.checked = false;
+    return;
+  }
+  renderPeerDialog();
+}
+
+// The open transfer to the partner picked in the dialog, if any.
+function peerTransfer() {
+  if (!peerDialog) return null;
+  const t = xferOf.get(peerDialog.conversation);
+  if (!t || t.id === peerDialog.staleId) return null;
+  return t.kind === 'peer' && t.to_peer === peerDialog.partner && roleIn(t) === 'sender' ? t : null;
+}
+
+// The dialog while transferring to a partner: asking, then the partner's queues.
+function renderPeerDialog() {
+  const locked = !!peerDialog;
+  for (const r of ui.dialog.querySelectorAll('input[name=destination], input[name=partner]')) r.disabled = locked;
+  if (!peerDialog) {
+    ui.transferPeerQueues.hidden = true;
+    return;
+  }
+  const t = peerTransfer();
+  const who = peerDialog.display;
+  if (t && !isOpen(t)) {
+    // Refused, unreachable, or over: say why; the dialog is free again.
+    const reason = t.reason || `${who} could not take the visitor.`;
+    peerDialog = null;
+    endDialogRequest();
+    for (const r of ui.dialog.querySelectorAll('input[name=partner]')) r.checked = false;
+    renderPeerDialog();
+    setDialogResult(`${reason} The conversation stays with you.`);
+    return;
+  }
+  const queues = t && isOpen(t) && t.state === 'offering' && Array.isArray(t.queues) ? t.queues : [];
+  ui.transferPeerQueuesTitle.textContent = `Queues at ${who}`;
+  if (!queues.length) {
+    ui.transferPeerQueues.hidden = true;
+    setDialogResult(`Asking ${who} which of its queues can take this visitor…`, 'peer');
+    return;
+  }
+  const picked = ui.transferPeerQueues.querySelector('input[name=peer-queue]:checked');
+  const pickedValue = picked ? picked.value : '';
+  const shown = [...ui.transferPeerQueues.querySelectorAll('input[name=peer-queue]')].map((r) => r.value).join('|');
+  if (shown !== queues.map((q) => `peer-queue:${q.name}`).join('|') || ui.transferPeerQueues.dataset.id !== t.id) {
+    for (const child of [...ui.transferPeerQueues.children]) if (child.tagName !== 'LEGEND') child.remove();
+    for (const q of queues) {
+      ui.transferPeerQueues.append(destination('peer-queue', `peer-queue:${q.name}`, q.display_name || q.name, peerQueueDetail(q), 'peer-queue', () => {
+        if (ui.transferResult.dataset.kind === 'pick') setDialogResult('');
+      }));
+    }
+    if (pickedValue) {
+      const again = [...ui.transferPeerQueues.querySelectorAll('input[name=peer-queue]')].find((r) => r.value === pickedValue);
+      if (again) again.checked = true;
+    }
+    ui.transferPeerQueues.dataset.id = t.id;
+  }
+  const wasHidden = ui.transferPeerQueues.hidden;
+  ui.transferPeerQueues.hidden = false;
+  if (ui.transferResult.dataset.kind === 'peer' || !ui.transferResult.textContent) {
+    setDialogResult(`${who} can take this visitor. Pick one of its queues, add a note for their agent, and press Transfer.`, 'peer-ready');
+  }
+  if (wasHidden && ui.dialog.open && document.activeElement && document.activeElement.name === 'partner') {
+    const first = ui.transferPeerQueues.querySelector('input[type=radio]');
+    if (first) first.focus();
+  }
+}
 
 ui.transferCancel.addEventListener('click', () => {
   endDialogRequest();
   ui.dialog.close();
 });
-ui.dialog.addEventListener('close', () => endDialogRequest());
+ui.dialog.addEventListener('close', () => {
+  endDialogRequest();
+  peerDialog = null;
+});
 
 ui.transferForm.addEventListener('submit', (ev) => {
   ev.preventDefault();
+  if (peerDialog) {
+    const t = peerTransfer();
+    const q = ui.transferPeerQueues.querySelector('input[name=peer-queue]:checked');
+    if (!t || !isOpen(t) || ui.transferPeerQueues.hidden) {
+      setDialogResult(`Still waiting for ${peerDialog.display} to answer…`, 'peer');
+      return;
+    }
+    if (!q) {
+      setDialogResult(`Pick a queue at ${peerDialog.display}.`, 'pick');
+      return;
+    }
+    const note = ui.transferNote.value.trim();
+    sendFromDialog({ type: 'transfer.confirm', transfer: t.id, queue: q.value.slice('peer-queue:'.length), note }, t.conversation);
+    return;
+  }
   const d = pickedDestination();
   if (!d) {
     setDialogResult('Pick where the conversation should go.', 'pick');
@@ -1150,27 +1338,30 @@ ui.transferConsult.addEventListener('click', () => {
   sendFromDialog({ type: 'consult', conversation: openId, agent: d.name, note: ui.transferNote.value.trim() });
 });
 
-function sendFromDialog(msg) {
-  if (dialogRequest || !msg.conversation) return;
+// Sends a request of the dialog and waits for its answer. Returns whether it went out.
+function sendFromDialog(msg, conversation = msg.conversation) {
+  if (dialogRequest || !conversation) return false;
   if (msg.note && utf8Bytes(msg.note) > kMaxMessageBytes) {
     setDialogResult('The note is too long. Please shorten it.');
-    return;
+    return false;
   }
   if (!rt || !rt.send(msg)) {
     setDialogResult('Not connected; try again in a moment.');
-    return;
+    return false;
   }
-  setDialogResult(msg.type === 'consult' ? 'Asking for a consultation…' : 'Transferring…');
+  const peer = msg.type === 'transfer.confirm' ? peerDialog && peerDialog.display : '';
+  setDialogResult(msg.type === 'consult' ? 'Asking for a consultation…' : peer ? `Sending the conversation to ${peer}…` : 'Transferring…');
   ui.transferConfirm.disabled = true;
   ui.transferConsult.disabled = true;
   dialogRequest = {
     type: msg.type,
-    conversation: msg.conversation,
+    conversation,
     timer: setTimeout(() => {
       endDialogRequest();
       setDialogResult('The server did not answer. The conversation stays with you; try again.');
     }, kDialogAnswerMs),
   };
+  return true;
 }
 
 function endDialogRequest() {
@@ -1261,15 +1452,24 @@ function onTransfer(msg) {
     renderList();
   }
   if (t.conversation === openId) renderConversation();
+  if (ui.dialog.open && peerDialog && peerDialog.conversation === t.conversation) renderPeerDialog();
 }
 
 function onTransferReply(msg) {
+  if (msg.in_reply_to === 'transfer.return') {
+    onReturnReply(msg);
+    return;
+  }
   const action = actions.get(msg.in_reply_to);
   actions.delete(msg.in_reply_to);
-  if (dialogRequest && (msg.in_reply_to === 'transfer' || msg.in_reply_to === 'consult')) {
+  const toPartner = msg.in_reply_to === 'transfer' && msg.transfer.kind === 'peer';
+  if (dialogRequest && (msg.in_reply_to === 'transfer' || msg.in_reply_to === 'consult' || msg.in_reply_to === 'transfer.confirm')) {
     endDialogRequest();
-    if (ui.dialog.open) ui.dialog.close();
-    if (!ui.composer.hidden) ui.message.focus();
+    // An offer to a partner keeps the dialog open: its queues are picked there next.
+    if (!toPartner) {
+      if (ui.dialog.open) ui.dialog.close();
+      if (!ui.composer.hidden) ui.message.focus();
+    }
   }
   const t = xferOf.get(msg.transfer.conversation);
   if (t && t.id === msg.transfer.id) t.busy = false;
@@ -1283,15 +1483,28 @@ function onTransferReply(msg) {
   }
 }
 
-const TRANSFER_REPLIES = new Set(['transfer', 'consult', 'transfer.accept', 'transfer.decline', 'transfer.cancel', 'consult.join', 'consult.finish']);
+const TRANSFER_REPLIES = new Set([
+  'transfer', 'consult', 'transfer.accept', 'transfer.decline', 'transfer.cancel', 'consult.join', 'consult.finish',
+  'transfer.confirm', 'transfer.return',
+]);
 
 // An error answering a transfer request: shown where the request was made.
 function onTransferError(msg) {
   if (!TRANSFER_REPLIES.has(msg.in_reply_to)) return false;
   const text = msg.message || 'The server refused.';
-  if (msg.in_reply_to === 'transfer' || msg.in_reply_to === 'consult') {
+  if (msg.in_reply_to === 'transfer.return') {
+    onReturnError(msg, text);
+    return true;
+  }
+  if (msg.in_reply_to === 'transfer' || msg.in_reply_to === 'consult' || msg.in_reply_to === 'transfer.confirm') {
     if (dialogRequest && ui.dialog.open) {
       endDialogRequest();
+      if (msg.in_reply_to === 'transfer' && peerDialog) {
+        // The offer did not go out: the partner can be picked again.
+        peerDialog = null;
+        for (const r of ui.dialog.querySelectorAll('input[name=partner]')) r.checked = false;
+        renderPeerDialog();
+      }
       setDialogResult(`${text.charAt(0).toUpperCase()}${text.slice(1)}. The conversation stays with you.`);
     } else {
       ui.convError.textContent = text;
@@ -1351,6 +1564,17 @@ function news(t, c) {
     }[t.state] || '';
   }
   if (t.kind === 'queue') return t.state === 'accepted' ? `${who} is waiting in the ${t.to_queue} queue now.` : '';
+  if (t.kind === 'peer') {
+    const dest = t.destination || partnerName(t.to_peer);
+    if (choosingQueue(t)) return `${dest} can take ${who}: choose one of its queues.`;
+    return {
+      completed: `${who} was transferred to ${dest}.`,
+      failed: `${t.reason || `The transfer to ${dest} failed.`} ${who} stays with you.`,
+      expired: `${t.reason || `${who} did not arrive at ${dest}.`} ${who} stays with you.`,
+      cancelled: `${t.reason || `The transfer to ${dest} was called off.`} ${who} stays with you.`,
+      recalled: `${dest} sent ${who} back.`,
+    }[t.state] || '';
+  }
   if (t.kind === 'consult') {
     return {
       declined: `${to} left the consultation about ${who}.`,
@@ -1376,12 +1600,21 @@ function transferTag(id) {
     'data-label': t.localDeadline ? label : null,
     text: t.localDeadline ? `${label} · ${timeLeft(t.localDeadline)}` : label,
   });
+  if (isOpen(t) && t.kind === 'peer') {
+    const dest = t.destination || partnerName(t.to_peer);
+    return choosingQueue(t)
+      ? deadlineTag(`${dest} answered: choose a queue`, 'tag-offer')
+      : el('span', { class: 'tag tag-transfer', text: `Transferring to ${dest}` });
+  }
   if (isOpen(t)) {
     if (t.kind === 'consult') {
       return el('span', { class: 'tag tag-consult', text: role === 'sender' ? `Consulting ${nameOf(t.to_agent)}` : `Consultation with ${nameOf(t.from_agent)}` });
     }
     if (role === 'target') return deadlineTag(`Transfer request from ${nameOf(t.from_agent)}`, 'tag-offer');
     return deadlineTag(`Offered to ${nameOf(t.to_agent)}`, 'tag-transfer');
+  }
+  if (role === 'sender' && !t.seen && t.kind === 'peer' && (t.state === 'failed' || t.state === 'expired' || t.state === 'cancelled')) {
+    return el('span', { class: 'tag tag-alert', text: 'Transfer failed' });
   }
   if (role === 'sender' && !t.seen && (t.state === 'declined' || t.state === 'expired') && t.kind === 'agent') {
     return el('span', { class: 'tag tag-alert', text: t.state === 'declined' ? 'Transfer declined' : 'Transfer not answered' });
@@ -1412,7 +1645,98 @@ function renderTransferArea(c) {
   const received = !showOffer && !showConsult ? receivedTransfer(c) : null;
   ui.handover.hidden = !received;
   if (received) renderHandover(received);
+  renderPartner(c);
   renderCountdowns(c);
+}
+
+// --- transfer: received from a partner organization -------------------------------------
+
+// The record of the transfer that brought this conversation from a partner.
+function inboundTransfer(c) {
+  const h = historyOf.get(c.s.id);
+  if (!h) return null;
+  const list = [...h.values()].filter((t) => t.kind === 'peer' && t.direction === 'in').sort((a, b) => a.created_at - b.created_at);
+  return list[list.length - 1] || null;
+}
+
+function renderPartner(c) {
+  const t = inboundTransfer(c);
+  ui.partner.hidden = !t;
+  if (!t) {
+    ui.partnerError.textContent = '';
+    return;
+  }
+  const s = c.s;
+  const org = t.origin_organization || t.to_peer || 'a partner organization';
+  const from = t.from_agent || 'An agent';
+  const queue = t.to_queue ? `the ${t.to_queue} queue` : 'this organization';
+  ui.partnerTitle.textContent = `Transferred from ${org}`;
+  let text;
+  if (t.state === 'recalled') text = `Sent back to ${org}. The visitor is with ${org} again.`;
+  else if (t.state === 'moving') text = `${from} at ${org} is transferring this visitor to ${queue}; the visitor has not arrived yet.`;
+  else if (t.state === 'completed') text = `${from} at ${org} transferred this visitor to ${queue}. The conversation so far, at ${org}, is in the transcript below.`;
+  else text = `${from} at ${org} tried to transfer this visitor to ${queue}. ${t.reason || ''}`.trim();
+  if (ui.partnerText.textContent !== text) ui.partnerText.textContent = text;
+  if (ui.partnerNote.dataset.id !== t.id) {
+    clear(ui.partnerNote);
+    ui.partnerNote.append(
+      t.note
+        ? el(
+          'figure',
+          { class: 'handover-note partner-note-figure', 'aria-labelledby': `pnote-${t.id}` },
+          el('figcaption', { id: `pnote-${t.id}`, text: `Note from ${from} at ${org}` }),
+          el('blockquote', { text: t.note }),
+        )
+        : el('p', { class: 'muted', text: `${from} left no note.` }),
+    );
+    ui.partnerNote.dataset.id = t.id;
+  }
+  ui.partnerReturn.textContent = `Send back to ${org}`;
+  ui.partnerReturn.hidden = !(t.state === 'completed' && LIVE.has(s.state));
+  ui.partnerReturn.disabled = returning.has(s.id);
+}
+
+ui.partnerReturn.addEventListener('click', () => {
+  const c = openId && convs.get(openId);
+  if (!c || returning.has(c.s.id)) return;
+  ui.partnerError.textContent = '';
+  if (!rt || !rt.send({ type: 'transfer.return', conversation: c.s.id })) {
+    ui.partnerError.textContent = 'Not connected; try again in a moment.';
+    return;
+  }
+  returning.add(c.s.id);
+  actions.set('transfer.return', { conversation: c.s.id });
+  renderConversation();
+});
+
+function onReturnReply(msg) {
+  const action = actions.get('transfer.return');
+  actions.delete('transfer.return');
+  const t = msg.transfer;
+  const id = (t && t.conversation) || (action && action.conversation);
+  if (id) returning.delete(id);
+  if (t && t.conversation) mergeHistory(t);
+  if (id && id === openId) {
+    renderConversation();
+    if (!ui.composer.hidden) ui.message.focus();
+  } else if (t && t.conversation) {
+    const c = convs.get(t.conversation);
+    showToast(`${c ? visitorLabel(c.s) : 'The visitor'} was sent back to ${t.origin_organization || 'the partner'}.`, null);
+  }
+}
+
+function onReturnError(msg, text) {
+  const action = actions.get('transfer.return');
+  actions.delete('transfer.return');
+  const id = action ? action.conversation : msg.conversation;
+  if (id) returning.delete(id);
+  const line = `${text.charAt(0).toUpperCase()}${text.slice(1)}.`.replace(/\.\.$/, '.');
+  if (id && id === openId) {
+    ui.partnerError.textContent = `${line} The conversation stays with you.`;
+    renderConversation();
+  } else {
+    showToast(line, null);
+  }
 }
 
 function noteFigure(t) {
@@ -1438,10 +1762,40 @@ function renderOffer(t) {
   ui.offerDecline.disabled = t.busy;
 }
 
+// Where a transfer to a partner stands, told to the agent who sent it.
+function peerText(t) {
+  const dest = t.destination || partnerName(t.to_peer);
+  const queue = t.to_queue ? ` (${t.to_queue})` : '';
+  switch (t.state) {
+    case 'offering':
+      if (t.to_queue) return `Sending the conversation to ${dest}${queue}…`;
+      if (Array.isArray(t.queues) && t.queues.length) return `${dest} can take this visitor. Choose one of its queues to go on.`;
+      return `Asking ${dest}…`;
+    case 'moving':
+      return `Moving the visitor to ${dest}…`;
+    case 'completed':
+      return `Transferred to ${dest}${queue}. The visitor is with ${dest} now.`;
+    case 'recalled':
+      return `${t.reason || `${dest} sent the visitor back.`}`;
+    case 'failed':
+    case 'expired':
+    case 'cancelled':
+      return `${t.reason || `The transfer to ${dest} did not go through.`} The conversation stays with you.`;
+    default:
+      return '';
+  }
+}
+
+// A transfer to a partner waiting for this agent to choose the partner's queue.
+function choosingQueue(t) {
+  return !!t && t.kind === 'peer' && t.state === 'offering' && !t.to_queue && Array.isArray(t.queues) && t.queues.length > 0;
+}
+
 function barText(t, s) {
   const role = roleIn(t);
   const to = t.to_agent ? nameOf(t.to_agent) : '';
   const from = nameOf(t.from_agent);
+  if (role === 'sender' && t.kind === 'peer') return peerText(t);
   if (role === 'sender') {
     if (t.kind === 'queue') return t.state === 'accepted' ? `Passed to the ${t.to_queue} queue. ${t.note ? 'Your note goes with it.' : ''}`.trim() : '';
     if (t.kind === 'consult') {
@@ -1481,7 +1835,8 @@ function renderBar(t, s) {
   ui.xfer.className = `xfer xfer-${t.state}`;
   ui.xferCancel.hidden = !offered;
   ui.xferCancel.disabled = t.busy;
-  ui.xferDismiss.hidden = offered;
+  ui.xferChoose.hidden = !(roleIn(t) === 'sender' && choosingQueue(t));
+  ui.xferDismiss.hidden = offered || (t.kind === 'peer' && isOpen(t));
 }
 
 function renderConsult(c, t) {
@@ -1566,7 +1921,9 @@ function renderHandover(t) {
 
 function renderCountdowns(c) {
   const t = xferOf.get(c.s.id);
-  const text = (shown) => (shown && t && t.localDeadline && isOpen(t) ? timeLeft(t.localDeadline) : '');
+  // A transfer to a partner counts down only while the agent is to choose a queue.
+  const counts = t && t.localDeadline && isOpen(t) && (t.kind !== 'peer' || choosingQueue(t));
+  const text = (shown) => (shown && counts ? timeLeft(t.localDeadline) : '');
   const offer = text(!ui.offer.hidden);
   if (ui.offerTime.textContent !== offer) ui.offerTime.textContent = offer;
   const bar = text(!ui.xfer.hidden);
@@ -1585,9 +1942,20 @@ function renderHistory(c) {
       agent: `${from} to ${nameOf(t.to_agent)}`,
       queue: `${from} to the ${t.to_queue} queue`,
       consult: `${from} consulted ${nameOf(t.to_agent)}`,
-      peer: `${from} to ${t.to_peer}`,
+      peer: t.direction === 'in'
+        ? `${t.from_agent} at ${t.origin_organization || t.to_peer} to ${t.to_queue ? `the ${t.to_queue} queue` : 'us'}`
+        : `${from} to ${t.destination || partnerName(t.to_peer)}${t.to_queue ? ` (${t.to_queue})` : ''}`,
     }[t.kind] || `${from}: ${t.kind}`;
-    const state = {
+    const peerState = t.kind === 'peer' ? {
+      offering: 'Asking the partner',
+      moving: 'Moving the visitor',
+      completed: t.direction === 'in' ? 'Arrived' : 'Transferred',
+      failed: 'Failed',
+      expired: 'The visitor did not arrive',
+      cancelled: 'Called off',
+      recalled: 'Sent back',
+    }[t.state] : null;
+    const state = peerState || {
       offered: 'Offered, waiting for an answer',
       accepted: 'Accepted',
       declined: 'Declined',
@@ -1633,6 +2001,7 @@ async function loadHistory(id) {
     }
   }
   const c = convs.get(id);
+  if (c) renderListItem(c);
   if (c && id === openId) renderConversation();
 }
 
@@ -1653,6 +2022,10 @@ ui.offerReason.addEventListener('keydown', (ev) => {
   }
 });
 ui.xferCancel.addEventListener('click', () => act('transfer.cancel', openId && xferOf.get(openId)));
+ui.xferChoose.addEventListener('click', () => {
+  const t = openId && xferOf.get(openId);
+  if (choosingQueue(t)) openTransferDialog(t);
+});
 ui.xferDismiss.addEventListener('click', () => {
   const t = openId && xferOf.get(openId);
   if (t) t.seen = true;

@@ -155,8 +155,13 @@
     setOpen(!isOpen, true);
   });
 
+  // Only our own frame may talk to us. Its page is the Baton chat page, of this
+  // server or, after a transfer to a partner organization, of the partner's
+  // server (the move happens inside the frame), so the sender's origin is not
+  // checked; the messages carry nothing private and only minimize the panel or
+  // show the badge.
   window.addEventListener('message', function (ev) {
-    if (ev.origin !== origin || !frame || ev.source !== frame.contentWindow) return;
+    if (!frame || ev.source !== frame.contentWindow) return;
     var data = ev.data || {};
     if (data.baton === 'minimize') {
       setOpen(false);
