@@ -297,6 +297,7 @@ void Hub::finish(const std::string& id, core::ConversationState state, const std
   }
   ++counters_.conversations_closed_total;
   committed_.erase(id);
+  hop_counts_.erase(id);
   core::Event e;
   e.kind = core::EventKind::closed;
   e.author_kind = by.kind;

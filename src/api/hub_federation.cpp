@@ -132,6 +132,26 @@ void Hub::peer_offer(const Actor& from, const std::string& conversation_id, cons
     if (!peer) return done(Error{Errc::not_found, "no partner organization named " + peer_name});
     auto found = transferable(from, conversation_id);
     if (!found) return done(found.error());
+    if (!hop_counts_.count(conversation_id)) {
+      // How many times this visitor was transferred between organizations before it
+      // came here is in its inbound transfer record (durable, unlike the cache).
+      net::post(blocking_, [this, from, conversation_id, peer_name, done = std::move(done)]() mutable {
+        auto history = store_.transfers(conversation_id);
+        int hops = 0;
+        if (history) {
+          for (const auto& t : *history) {
+            json::object d = detail_of(t);
+            if (t.kind != TransferKind::peer || field(d, "direction") != "in") continue;
+            if (auto* h = d.if_contains("hop_count"); h && h->is_int64()) hops = std::max<int>(hops, static_cast<int>(h->as_int64()) + 1);
+          }
+        }
+        run([this, from, conversation_id, peer_name, hops, done = std::move(done)]() mutable {
+          hop_counts_.emplace(conversation_id, hops);
+          peer_offer(from, conversation_id, peer_name, std::move(done));
+        });
+      });
+      return;
+    }
     core::Conversation* c = *found;
     core::Transfer t = new_transfer(TransferKind::peer, *c, from, {}, settings_.federation.auth_code_ttl_ms);
     t.to_peer = peer->name;

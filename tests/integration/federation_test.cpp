@@ -683,5 +683,29 @@ TEST(Federation, SenderCanCallAnOfferOffBeforeTheVisitorMoves) {
   EXPECT_FALSE(s.offer().empty());
 }
 
+TEST(Federation, HopCountSurvivesARestartOfTheDestination) {
+  PairOptions o;
+  o.origin_hop_limit = 1;
+  Pair p(o);
+  Scene s(p);
+  std::string id = s.offer();
+  s.confirm(id);
+  auto [url, code] = s.transfer_page();
+  Visitor there = join_at(p.dest->port(), code);
+  s.transfer_in("completed");
+  p.restart_dest();
+  std::string bob_token = sign_in(p.dest->port(), "bob");
+  WsClient bob(p.dest->port());
+  bob.hello_agent(bob_token);
+  WsClient vd(p.dest->port());
+  vd.hello_visitor(there);
+  vd.expect([](const json::object& e) { return is_event(e, "joined"); });
+  bob.send(json::object{{"type", "transfer"}, {"conversation", there.conversation}, {"to", {{"peer", "acme"}}}});
+  auto failed = bob.expect([](const json::object& e) {
+    return str(e, "type") == "transfer" && str(e.at("transfer").as_object(), "state") == "failed";
+  });
+  EXPECT_NE(str(failed.at("transfer").as_object(), "reason").find("too many times"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace baton::testing
