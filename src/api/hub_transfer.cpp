@@ -29,7 +29,9 @@ void Hub::load_transfers() {
     return;
   }
   for (auto& t : *open) {
-    if (!desk_.find(t.conversation_id)) {
+    // An offer received from a partner has no conversation until its context comes.
+    bool inbound_offer = t.conversation_id.empty() && t.kind == TransferKind::peer && t.state == TransferState::offering;
+    if (!inbound_offer && !desk_.find(t.conversation_id)) {
       // Its conversation ended meanwhile: nothing left to move.
       (void)core::advance(t, TransferState::cancelled, clock_.now(), "the conversation had ended");
       save_transfer(t);

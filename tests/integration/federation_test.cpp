@@ -707,5 +707,16 @@ TEST(Federation, HopCountSurvivesARestartOfTheDestination) {
   EXPECT_NE(str(failed.at("transfer").as_object(), "reason").find("too many times"), std::string::npos);
 }
 
+TEST(Federation, DestinationRestartedBetweenOfferAndContext) {
+  Pair p;
+  Scene s(p);
+  std::string id = s.offer();
+  p.restart_dest();
+  s.confirm(id);  // the offer survived: the context is taken and the visitor moves
+  auto [url, code] = s.transfer_page();
+  join_at(p.dest->port(), code);
+  s.transfer_in("completed");
+}
+
 }  // namespace
 }  // namespace baton::testing
