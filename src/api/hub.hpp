@@ -259,6 +259,8 @@ class Hub {
   void agent_note(core::Conversation& c, const std::string& agent, std::string text);
   core::Transfer new_transfer(core::TransferKind kind, const core::Conversation& c, const Actor& from,
                               std::string note, core::Millis timeout_ms);
+  // Keeps `t` among the open transfers, stores it, and starts its deadline.
+  void open_transfer(const core::Transfer& t);
   void save_transfer(const core::Transfer& t);
   // Counts a transfer that just reached a final state (for /metrics).
   void count_transfer(const core::Transfer& t);

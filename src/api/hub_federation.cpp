@@ -166,9 +166,7 @@ void Hub::peer_offer(const Actor& from, const std::string& conversation_id, cons
     set_detail(t, d);
     (void)core::transition(*c, core::ConversationState::transferring, clock_.now());
     std::string id = t.id;
-    transfers_[id] = OpenTransfer{t, nullptr};
-    save_transfer(t);
-    arm_transfer_timer(id);
+    open_transfer(t);
     announce_transfer(t);
     done(t);
     json::object offer{{"transfer_id", id},
@@ -462,9 +460,7 @@ void Hub::fed_offer(const PeerSettings& peer, const std::string& transfer_id, co
                    {"auth_hash", http::hash_token(code)},
                    {"hop_count", hops}};
     set_detail(t, d);
-    transfers_[id] = OpenTransfer{t, nullptr};
-    save_transfer(t);
-    arm_transfer_timer(id);
+    open_transfer(t);
   } else if (it->second.transfer.state != TransferState::offering) {
     return done(fed_error(409, "conflict", "this transfer has moved on already"));
   }

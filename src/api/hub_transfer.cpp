@@ -63,6 +63,12 @@ core::Transfer Hub::new_transfer(TransferKind kind, const core::Conversation& c,
   return t;
 }
 
+void Hub::open_transfer(const core::Transfer& t) {
+  transfers_[t.id] = OpenTransfer{t, nullptr};
+  save_transfer(t);
+  arm_transfer_timer(t.id);
+}
+
 void Hub::save_transfer(const core::Transfer& t) {
   core::Write w;
   w.transfer = t;
@@ -247,9 +253,7 @@ void Hub::transfer_to_agent(const Actor& from, const std::string& conversation_i
     (void)core::transition(*c, core::ConversationState::transferring, clock_.now());
     if (!t.note.empty()) agent_note(*c, from.agent, "Transfer note for " + display_name(to_agent) + ": " + t.note);
     std::string id = t.id;
-    transfers_[id] = OpenTransfer{t, nullptr};
-    save_transfer(t);
-    arm_transfer_timer(id);
+    open_transfer(t);
     announce_transfer(t);
     done(t);
   });
@@ -364,9 +368,7 @@ void Hub::consult_start(const Actor& from, const std::string& conversation_id, c
     c->consultant_joined = false;
     agent_note(*c, from.agent, "Consulting " + display_name(to_agent) + (t.note.empty() ? "." : ": " + t.note));
     std::string id = t.id;
-    transfers_[id] = OpenTransfer{t, nullptr};
-    save_transfer(t);
-    arm_transfer_timer(id);
+    open_transfer(t);
     announce_transfer(t);
     done(t);
   });

@@ -176,6 +176,21 @@ Visitor join_at(std::uint16_t dest_port, const std::string& code) {
 
 
 
+// bob, at the destination, tries to send `there` on to Acme: refused for its hops.
+void expect_transfer_back_refused(Pair& p, const Visitor& there) {
+  std::string bob_token = sign_in(p.dest->port(), "bob");
+  WsClient bob(p.dest->port());
+  bob.hello_agent(bob_token);
+  WsClient vd(p.dest->port());
+  vd.hello_visitor(there);
+  vd.expect([](const json::object& e) { return is_event(e, "joined"); });
+  bob.send(json::object{{"type", "transfer"}, {"conversation", there.conversation}, {"to", {{"peer", "acme"}}}});
+  auto failed = bob.expect([](const json::object& e) {
+    return str(e, "type") == "transfer" && str(e.at("transfer").as_object(), "state") == "failed";
+  });
+  EXPECT_NE(str(failed.at("transfer").as_object(), "reason").find("too many times"), std::string::npos);
+}
+
 TEST(Federation, VisitorMovesToThePartnerWithItsContext) {
   Pair p;
   Scene s(p);
@@ -397,17 +412,7 @@ TEST(Federation, HopLimitStopsATransferLoop) {
   s.confirm(id);
   auto [url, code] = s.transfer_page();
   Visitor there = join_at(p.dest->port(), code);
-  std::string bob_token = sign_in(p.dest->port(), "bob");
-  WsClient bob(p.dest->port());
-  bob.hello_agent(bob_token);
-  WsClient vd(p.dest->port());
-  vd.hello_visitor(there);
-  vd.expect([](const json::object& e) { return is_event(e, "joined"); });
-  bob.send(json::object{{"type", "transfer"}, {"conversation", there.conversation}, {"to", {{"peer", "acme"}}}});
-  auto failed = bob.expect([](const json::object& e) {
-    return str(e, "type") == "transfer" && str(e.at("transfer").as_object(), "state") == "failed";
-  });
-  EXPECT_NE(str(failed.at("transfer").as_object(), "reason").find("too many times"), std::string::npos);
+  expect_transfer_back_refused(p, there);
 }
 
 TEST(Federation, OriginRestartedWhileTheVisitorMoves) {
@@ -694,17 +699,7 @@ TEST(Federation, HopCountSurvivesARestartOfTheDestination) {
   Visitor there = join_at(p.dest->port(), code);
   s.transfer_in("completed");
   p.restart_dest();
-  std::string bob_token = sign_in(p.dest->port(), "bob");
-  WsClient bob(p.dest->port());
-  bob.hello_agent(bob_token);
-  WsClient vd(p.dest->port());
-  vd.hello_visitor(there);
-  vd.expect([](const json::object& e) { return is_event(e, "joined"); });
-  bob.send(json::object{{"type", "transfer"}, {"conversation", there.conversation}, {"to", {{"peer", "acme"}}}});
-  auto failed = bob.expect([](const json::object& e) {
-    return str(e, "type") == "transfer" && str(e.at("transfer").as_object(), "state") == "failed";
-  });
-  EXPECT_NE(str(failed.at("transfer").as_object(), "reason").find("too many times"), std::string::npos);
+  expect_transfer_back_refused(p, there);
 }
 
 TEST(Federation, DestinationRestartedBetweenOfferAndContext) {
