@@ -44,3 +44,17 @@ demo: deps build
 
 clean:
 	rm -rf $(BUILD)
+
+# Benchmarks (docs/benchmarks.md): a Release build in build-bench, then the short
+# version of every scenario against real servers on loopback; writes
+# $(BUILD)/bench/results.json. Installs Debian's Prosody for the side-by-side
+# comparison (bench/prosody/install.sh). Not part of `make test`. The -Wno-* flags silence
+# GCC 12's false positives at -O3 (docs/decisions/benchmarks.md).
+.PHONY: bench
+bench:
+	cmake -S . -B build-bench -G Ninja -DBATON_BENCH=ON -DBATON_TESTS=OFF -DCMAKE_BUILD_TYPE=Release \
+	  "-DCMAKE_CXX_FLAGS=-Wno-mismatched-new-delete -Wno-stringop-overflow -Wno-stringop-overread -Wno-array-bounds -Wno-restrict -Wno-free-nonheap-object"
+	cmake --build build-bench -j $(JOBS) --target baton baton-loadgen
+	build-bench/bench/loadgen/baton-loadgen selftest
+	bench/prosody/install.sh
+	build-bench/bench/loadgen/baton-loadgen all --short --baton build-bench/baton --workdir $(BUILD)/bench --out $(BUILD)/bench/results.json
