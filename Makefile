@@ -57,4 +57,4 @@ bench:
 	cmake --build build-bench -j $(JOBS) --target baton baton-loadgen
 	build-bench/bench/loadgen/baton-loadgen selftest
 	bench/prosody/install.sh
-	build-bench/bench/loadgen/baton-loadgen all --short --baton build-bench/baton --workdir $(BUILD)/bench --out $(BUILD)/bench/results.json
+	build-bench/bench/loadgen/baton-loadgen all --short --quiet-wait 10 --baton build-bench/baton --workdir $(BUILD)/bench --out $(BUILD)/bench/results.json

@@ -52,6 +52,7 @@ class Relay final : public RelayEngine {
     std::string token;
     std::string site;
     std::shared_ptr<WsClient> ws;
+    int agent = -1;  // index in agents_, once assigned
     bool visitor_synced = false;
   };
 
@@ -62,7 +63,7 @@ class Relay final : public RelayEngine {
     if (from_visitor) {
       p.ws->send(message({}, cid, text));
     } else {
-      agents_[static_cast<std::size_t>(assigned_[p.conversation])].ws->send(message(p.conversation, cid, text));
+      agents_[static_cast<std::size_t>(p.agent)].ws->send(message(p.conversation, cid, text));
     }
   }
 
@@ -170,6 +171,7 @@ class Relay final : public RelayEngine {
     // Let the setup's own traffic (assignments, queue updates to every agent) drain
     // before the first run: nothing received for 300 ms.
     co_await wait_until([this] { return now_ns() - last_received_ > 300'000'000; }, 30s, "the setup traffic to drain");
+    for (Pair& p : pairs_) p.agent = assigned_[p.conversation];
     pair_count_ = pairs_.size();
     log("relay: " + std::to_string(pairs_.size()) + " pairs ready");
   }

@@ -43,7 +43,8 @@ struct Run {
   std::uint64_t next = 0;   // next k to send
   std::vector<std::uint8_t> flags;
   std::uint64_t sent = 0, delivered = 0, acked = 0, refused = 0, duplicated = 0, ack_repeats = 0,
-                duplicate_acks = 0, misrouted = 0, window_scheduled = 0, window_delivered = 0, late = 0;
+                duplicate_acks = 0, misrouted = 0, window_scheduled = 0, window_delivered = 0;
+  std::uint64_t late = 0;  // delivered after the run ended (during a later one)
   bool aborted = false;  // stopped sending: the backlog grew past the limit or a socket closed
   std::string abort_reason;
   Histogram latency;      // scheduled send -> the other side receives it (window only)

@@ -1,5 +1,5 @@
-// The benchmark scenarios (issue 5). Each starts its own `baton serve`
-// processes under `workdir`, drives them over loopback, stops them, and returns
+// The benchmark scenarios (issue 5). Each starts its own servers (`baton serve`,
+// or Prosody for `peer`) under `workdir`, drives them over loopback, stops them, and returns
 // its results as a JSON object (the shape of build/bench/results.json).
 // Each throws std::runtime_error when it cannot run at all.
 #pragma once
@@ -48,7 +48,7 @@ boost::json::object run_relay(const RelayOptions& o);
 
 // The same relay load against Prosody (XMPP over WebSocket, mod_mam on SQLite),
 // started with a configuration of ours under workdir/peer. REQUIRES: `prosody` on
-// PATH (bench/prosody/install.sh). Agents and queues options do not apply.
+// PATH (bench/prosody/install.sh). The queues option does not apply.
 boost::json::object run_peer(const RelayOptions& o);
 
 // N idle visitor connections, each with its conversation; the server's RSS
