@@ -103,8 +103,17 @@ net::awaitable<json::object> RelayEngine::main() {
   std::vector<Run*> step_runs;
   double best = 0;
   if (o_.search) {
+    // The fixed-rate run is the first point: passed, the search doubles from it;
+    // failed, it is the upper bound, and the search starts lower.
     double lo = 0, hi = 0;  // highest passing, lowest failing (0 = none yet)
     double r = o_.search_start;
+    if (fixed->passed) {
+      lo = o_.rate;
+      r = o_.rate * 2;
+    } else {
+      hi = o_.rate;
+      if (r >= hi) r = hi / 4;
+    }
     auto step = [&](double rate) -> net::awaitable<bool> {
       if (broken_) {
         log(name_ + ": rebuilding the server and connections after a broken run");
@@ -115,7 +124,7 @@ net::awaitable<json::object> RelayEngine::main() {
       step_runs.push_back(run);
       co_return run->passed;
     };
-    while (r <= o_.search_max) {
+    while (r <= o_.search_max && (hi == 0 || r < hi)) {
       if (co_await step(r)) {
         lo = r;
         r *= 2;
