@@ -70,7 +70,7 @@ void RealtimeClient::on_text(std::string_view text) {
       auto token = get_string(o, "token", kMaxTokenBytes, false);
       if (!token) return send_error(token.error().code, token.error().message, t);
       set_phase(Phase::authenticating);
-      authenticate_(*token, [self = shared_from_this()](core::Result<Actor> r) {
+      authenticate_(*token, conn_, [self = shared_from_this()](core::Result<Actor> r) {
         if (!r) {
           self->set_phase(Phase::fresh);
           return self->send_error(r.error().code, r.error().message, "hello");

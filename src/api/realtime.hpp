@@ -15,8 +15,10 @@
 namespace baton::api {
 
 // Resolves an agent's token (from "hello", or the upgrade request's cookie when
-// "hello" has none) to an actor.
-using AgentAuthenticator = std::function<void(std::string token, Hub::Callback<Actor> done)>;
+// "hello" has none) to an actor. `connection` is the socket saying hello: signing
+// that session out later closes it.
+using AgentAuthenticator = std::function<void(std::string token, std::shared_ptr<http::WsConnection> connection,
+                                              Hub::Callback<Actor> done)>;
 
 class RealtimeClient final : public http::WsHandler,
                              public Subscriber,

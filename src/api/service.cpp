@@ -665,8 +665,13 @@ std::shared_ptr<http::WsHandler> ApiService::upgrade(const Request& req, Respons
   // Only our own pages may use the cookie: a configured site's page, even one on the
   // same site as Baton (where SameSite does not help), must not act as the agent.
   std::string cookie = origin.empty() || origin == own_origin() ? req.cookie(kSessionCookie) : std::string();
-  auto authenticate = [this, cookie](std::string token, Hub::Callback<Actor> done) {
-    sessions_.resolve(token.empty() ? cookie : token, std::move(done));
+  auto authenticate = [this, cookie](std::string token, std::shared_ptr<http::WsConnection> connection,
+                                     Hub::Callback<Actor> done) {
+    std::string used = token.empty() ? cookie : token;
+    sessions_.resolve(used, [this, used, connection, done = std::move(done)](core::Result<Actor> r) {
+      if (r) sessions_.attach_socket(used, connection);
+      done(std::move(r));
+    });
   };
   return std::make_shared<RealtimeClient>(hub_, authenticate);
 }

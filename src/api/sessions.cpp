@@ -13,6 +13,8 @@ using core::Error;
 
 namespace {
 constexpr std::size_t kMaxCachedSessions = 10'000;
+// Longer than any store read takes, so a read racing a sign-out cannot revive it.
+constexpr core::Millis kSignedOutMemoryMs = 10 * 60'000;
 }
 
 Sessions::Sessions(const Settings& settings, core::Store& store, core::Clock& clock, core::Random& random,
@@ -36,42 +38,67 @@ Actor Sessions::actor_for(const AgentAccount& a) const {
   return actor;
 }
 
-bool Sessions::limited(const std::string& key, core::Millis now) {
-  std::lock_guard lock(mu_);
-  auto it = failures_.find(key);
-  if (it == failures_.end()) return false;
-  auto& times = it->second;
-  while (!times.empty() && times.front() <= now - settings_.login_window_ms) times.pop_front();
-  if (times.empty()) {
-    failures_.erase(it);
-    return false;
-  }
-  return static_cast<int>(times.size()) >= settings_.login_failures_per_window;
+void Sessions::prune(std::deque<std::pair<core::Millis, std::string>>& times, core::Millis now) const {
+  while (!times.empty() && times.front().first <= now - settings_.login_window_ms) times.pop_front();
 }
 
-void Sessions::failed(const std::string& key, core::Millis now) {
+bool Sessions::refused(const std::string& username, const std::string& ip, core::Millis now) {
   std::lock_guard lock(mu_);
-  // Bounded: an attacker spraying addresses cannot grow this without end.
-  if (failures_.size() > 100'000) failures_.clear();
-  failures_[key].push_back(now);
+  const auto limit = static_cast<std::size_t>(settings_.login_failures_per_window);
+  if (auto it = ip_failures_.find(ip); it != ip_failures_.end()) {
+    prune(it->second, now);
+    if (it->second.empty()) ip_failures_.erase(it);
+    else if (it->second.size() >= limit) return true;
+  }
+  auto it = name_failures_.find(username);
+  if (it == name_failures_.end()) return false;
+  prune(it->second, now);
+  if (it->second.empty()) {
+    name_failures_.erase(it);
+    return false;
+  }
+  if (it->second.size() < limit) return false;
+  // Someone is guessing this agent's password from several addresses. The agent
+  // still gets in from where it signed in before.
+  auto known = known_addresses_.find(username + "|" + ip);
+  return known == known_addresses_.end() || known->second <= now - settings_.session_ttl_ms;
+}
+
+void Sessions::failed(const std::string& username, bool known_name, const std::string& ip, core::Millis now) {
+  std::lock_guard lock(mu_);
+  // Bounded: an attacker spraying addresses or names cannot grow these without end.
+  if (ip_failures_.size() > 100'000) ip_failures_.clear();
+  if (name_failures_.size() > 100'000) name_failures_.clear();
+  ip_failures_[ip].emplace_back(now, std::string());
+  if (!known_name) return;
+  auto& times = name_failures_[username];
+  prune(times, now);
+  int from_here = 0;
+  for (const auto& [at, from] : times)
+    if (from == ip) ++from_here;
+  if (from_here < settings_.login_account_failures_per_address) times.emplace_back(now, ip);
+}
+
+void Sessions::succeeded(const std::string& username, const std::string& ip, core::Millis now) {
+  std::lock_guard lock(mu_);
+  if (known_addresses_.size() > 100'000) known_addresses_.clear();
+  known_addresses_[username + "|" + ip] = now;
 }
 
 void Sessions::sign_in(const std::string& username, const std::string& password, const std::string& ip,
                        std::function<void(core::Result<SignedIn>)> done) {
   net::post(blocking_, [this, username, password, ip, done = std::move(done)] {
     core::Millis now = clock_.now();
-    std::string ip_key = "ip:" + ip;
-    std::string user_key = "user:" + username;
-    if (limited(ip_key, now) || limited(user_key, now)) {
+    if (refused(username, ip, now)) {
       return done(Error{Errc::rate_limited, "too many failed sign-ins; try again in a few minutes"});
     }
     const AgentAccount* a = account(username);
     bool good = http::verify_password(a ? a->password_hash : dummy_hash_, password) && a;
     if (!good) {
-      failed(ip_key, now);
-      if (a) failed(user_key, now);
+      failed(username, a != nullptr, ip, now);
       return done(Error{Errc::unauthorized, "wrong username or password"});
     }
+    succeeded(username, ip, now);
     SignedIn out;
     out.token = random_.token(32);
     out.actor = actor_for(*a);
@@ -113,6 +140,7 @@ void Sessions::resolve(const std::string& token, std::function<void(core::Result
     if (!*r) return done(Error{Errc::unauthorized, "sign in first"});
     {
       std::lock_guard lock(mu_);
+      if (signed_out_.contains(hash)) return done(Error{Errc::unauthorized, "sign in first"});
       if (cache_.size() >= kMaxCachedSessions) cache_.clear();
       cache_[hash] = **r;
     }
@@ -122,16 +150,49 @@ void Sessions::resolve(const std::string& token, std::function<void(core::Result
 
 void Sessions::sign_out(const std::string& token, std::function<void(core::Status)> done) {
   std::string hash = http::hash_token(token);
+  std::vector<std::weak_ptr<http::WsConnection>> open;
   {
     std::lock_guard lock(mu_);
     cache_.erase(hash);
+    core::Millis now = clock_.now();
+    std::erase_if(signed_out_, [now](const auto& e) { return e.second < now - kSignedOutMemoryMs; });
+    signed_out_[hash] = now;
+    if (auto it = sockets_.find(hash); it != sockets_.end()) {
+      open = std::move(it->second);
+      sockets_.erase(it);
+    }
   }
+  // A signed-out session must stop receiving at once, not when its sockets close.
+  for (auto& w : open)
+    if (auto conn = w.lock()) conn->close(1008, "signed out");
   core::Write w;
   w.delete_session = hash;
   store_.write(std::move(w), [done](core::Result<core::WriteResult> r) {
     if (!r) return done(r.error());
     done(core::ok_status());
   });
+}
+
+void Sessions::attach_socket(const std::string& token, const std::shared_ptr<http::WsConnection>& conn) {
+  if (!conn) return;
+  std::string hash = http::hash_token(token);
+  {
+    std::lock_guard lock(mu_);
+    if (!signed_out_.contains(hash)) {
+      auto& list = sockets_[hash];
+      std::erase_if(list, [](const auto& w) { return w.expired(); });
+      list.push_back(conn);
+      // Now and then, forget the sockets that closed since.
+      if (++socket_attaches_ % 1024 == 0) {
+        for (auto it = sockets_.begin(); it != sockets_.end();) {
+          std::erase_if(it->second, [](const auto& w) { return w.expired(); });
+          it = it->second.empty() ? sockets_.erase(it) : std::next(it);
+        }
+      }
+      return;
+    }
+  }
+  conn->close(1008, "signed out");
 }
 
 }  // namespace baton::api

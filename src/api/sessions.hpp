@@ -6,13 +6,17 @@
 #include <boost/asio/thread_pool.hpp>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "api/hub.hpp"
 #include "api/settings.hpp"
 #include "core/store.hpp"
+#include "http/message.hpp"
 
 namespace baton::api {
 
@@ -29,17 +33,30 @@ class Sessions {
            boost::asio::thread_pool& blocking);
 
   // Checks the password on the blocking pool; `done` runs there too.
-  // Too many failures from `ip` or for `username` in the window give rate_limited.
+  // Failed sign-ins are limited (docs/security.md, "Password guessing"): an address
+  // with login_failures_per_window failures in the window is refused, whatever the
+  // name; a name with that many is refused too, except from an address that signed
+  // in to it successfully within the session lifetime. One address counts at most
+  // login_account_failures_per_address times toward a name, so a flood from one
+  // address cannot lock an agent out; nothing is locked for longer than the window.
   void sign_in(const std::string& username, const std::string& password, const std::string& ip,
                std::function<void(core::Result<SignedIn>)> done);
   // The agent behind a token, from the cache or the store; `done` may run on the blocking pool.
   void resolve(const std::string& token, std::function<void(core::Result<Actor>)> done);
+  // Deletes the session and closes every WebSocket that said hello with it.
   void sign_out(const std::string& token, std::function<void(core::Status)> done);
+  // A WebSocket whose hello resolved `token`: signing that session out closes it
+  // with 1008 "signed out". If it was signed out meanwhile, closes it now.
+  // Thread-safe; holds only a weak reference.
+  void attach_socket(const std::string& token, const std::shared_ptr<http::WsConnection>& conn);
 
  private:
   const AgentAccount* account(const std::string& name) const;
-  bool limited(const std::string& key, core::Millis now);
-  void failed(const std::string& key, core::Millis now);
+  // REQUIRES: mu_ held.
+  void prune(std::deque<std::pair<core::Millis, std::string>>& times, core::Millis now) const;
+  bool refused(const std::string& username, const std::string& ip, core::Millis now);
+  void failed(const std::string& username, bool known_name, const std::string& ip, core::Millis now);
+  void succeeded(const std::string& username, const std::string& ip, core::Millis now);
   Actor actor_for(const AgentAccount& a) const;
 
   const Settings& settings_;
@@ -51,7 +68,17 @@ class Sessions {
 
   std::mutex mu_;
   std::unordered_map<std::string, core::AgentSession> cache_;  // by token hash
-  std::unordered_map<std::string, std::deque<core::Millis>> failures_;  // "ip:..." / "user:..."
+  // Failed sign-ins in the window, oldest first, with the address they came from.
+  std::unordered_map<std::string, std::deque<std::pair<core::Millis, std::string>>> ip_failures_;
+  std::unordered_map<std::string, std::deque<std::pair<core::Millis, std::string>>> name_failures_;
+  // "name|address" -> last successful sign-in from there.
+  std::unordered_map<std::string, core::Millis> known_addresses_;
+  // Open sockets by session token hash.
+  std::unordered_map<std::string, std::vector<std::weak_ptr<http::WsConnection>>> sockets_;
+  std::size_t socket_attaches_ = 0;
+  // Sessions signed out recently (token hash -> when): a store read racing the
+  // deletion must not bring one back into the cache.
+  std::unordered_map<std::string, core::Millis> signed_out_;
 };
 
 }  // namespace baton::api

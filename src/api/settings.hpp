@@ -61,8 +61,11 @@ struct Settings {
   core::Millis session_ttl_ms = 12LL * 3600 * 1000;
   // An agent whose last socket closed goes offline after this grace period.
   core::Millis agent_offline_grace_ms = 30'000;
-  // Failed sign-ins allowed per address in a window before 429.
+  // Failed sign-ins allowed per address, and per agent name, in a window before 429
+  // (api::Sessions::sign_in has the whole rule).
   int login_failures_per_window = 10;
+  // How many of one address's failures count toward an agent name's limit.
+  int login_account_failures_per_address = 3;
   core::Millis login_window_ms = 5 * 60'000;
   // How long an agent has to answer a transfer offer (DESIGN.md §2.2: 20 s).
   core::Millis transfer_offer_ms = 20'000;

@@ -152,7 +152,8 @@ core::Result<std::unique_ptr<App>> App::start(const Config& config, net::io_cont
   parts->hub = std::make_unique<api::Hub>(io.get_executor(), *parts->store, parts->clock, parts->random,
                                           parts->blocking, parts->settings);
   if (auto st = parts->hub->load(); !st) return st.error();
-  parts->sessions = std::make_unique<api::Sessions>(parts->settings, *parts->store, parts->clock,
+  core::Clock& sessions_clock = options.sessions_clock ? *options.sessions_clock : parts->clock;
+  parts->sessions = std::make_unique<api::Sessions>(parts->settings, *parts->store, sessions_clock,
                                                     parts->random, parts->blocking);
   parts->service = std::make_unique<api::ApiService>(*parts->hub, *parts->sessions, parts->metrics);
   if (parts->settings.federation.enabled) {
