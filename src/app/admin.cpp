@@ -12,9 +12,12 @@
 #include <functional>
 #include <iostream>
 
+#include <sqlite3.h>
+
 #include "app/config.hpp"
 #include "core/text.hpp"
 #include "http/password.hpp"
+#include "storage/sqlite.hpp"
 
 namespace baton::app {
 namespace {
@@ -181,18 +184,46 @@ core::Status agent_add(const std::string& config_path, const AgentAddArgs& args)
   });
 }
 
+namespace {
+
+// Deletes the stored sessions of agent `name` from the data folder's database,
+// if there is one. A server running meanwhile keeps those it has in memory (and
+// the old password) until it restarts; then both end together.
+Status end_sessions(const std::string& data_dir, const std::string& name) {
+  const fs::path db_path = fs::path(data_dir) / "baton.db";
+  std::error_code ec;
+  if (!fs::exists(db_path, ec)) return core::ok_status();
+  auto db = storage::Db::open(db_path.string(), SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX);
+  if (!db) return db.error();
+  // A running server may hold the write lock for a moment.
+  if (auto st = db->exec("PRAGMA busy_timeout = 5000"); !st) return st;
+  auto stmt = db->prepare("DELETE FROM agent_sessions WHERE agent = ?1");
+  if (!stmt) return stmt.error();
+  stmt->bind(1, name);
+  if (auto st = stmt->run(); !st)
+    return Error{st.error().code, "the password was changed, but " + name + "'s sessions could not be ended: " +
+                                      st.error().message};
+  return core::ok_status();
+}
+
+}  // namespace
+
 core::Status agent_passwd(const std::string& config_path, const std::string& name,
                           std::string_view password) {
+  std::string data_dir;
   const auto change = [&](Config& config) -> Status {
     AgentConfig* agent = config.find_agent(name);
     if (agent == nullptr) return Error{Errc::not_found, "agent " + name + " does not exist"};
     auto hashed = hash(password);
     if (!hashed) return hashed.error();
     agent->password_hash = std::move(hashed).value();
+    data_dir = config.data_dir;
     return core::ok_status();
   };
   // Load leniently so that a bad hash can be replaced; the result is checked strictly.
-  return edit_config(config_path, change, CheckOptions{.password_hashes = false});
+  if (auto st = edit_config(config_path, change, CheckOptions{.password_hashes = false}); !st) return st;
+  // Whoever signed in with the old password must sign in again.
+  return end_sessions(data_dir, name);
 }
 
 core::Status queue_add(const std::string& config_path, const std::string& name,

@@ -37,6 +37,8 @@ core::Status agent_add(const std::string& config_path, const AgentAddArgs& args)
 
 // Replaces an agent's password hash. Works even when that agent's current hash
 // is missing or malformed (e.g. written by hand), so that it can be repaired.
+// Then ends the agent's stored sessions (in data_dir's database, if any): a
+// running server applies both at its next start.
 // Errors: not_found if there is no such agent; bad_request / too_large for the
 // password; file errors as for agent_add.
 core::Status agent_passwd(const std::string& config_path, const std::string& name,

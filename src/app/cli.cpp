@@ -108,7 +108,9 @@ int run_cli(int argc, char** argv) {
     }())
                                               : agent_passwd(config_path, passwd_name, *password);
     if (!st) return fail(st.error());
-    std::cout << (agent_add_cmd->parsed() ? "agent added\n" : "password changed\n");
+    std::cout << (agent_add_cmd->parsed() ? "agent added\n"
+                                          : "password changed, and the agent's sessions ended; a running server "
+                                            "applies both when it restarts\n");
     return 0;
   }
   if (queue_add_cmd->parsed()) {

@@ -11,6 +11,7 @@
 
 #include "app/config.hpp"
 #include "http/password.hpp"
+#include "storage/sqlite_store.hpp"
 
 namespace baton::app {
 namespace {
@@ -111,6 +112,32 @@ TEST_F(AdminTest, AgentPasswdReplacesThePassword) {
   const std::string hash = load().find_agent("alice")->password_hash;
   EXPECT_TRUE(http::verify_password(hash, "a new password"));
   EXPECT_FALSE(http::verify_password(hash, "lol"));
+}
+
+TEST_F(AdminTest, AgentPasswdEndsThatAgentsStoredSessions) {
+  const std::string data_dir = load().data_dir;
+  fs::create_directories(data_dir);
+  const std::string db = (fs::path(data_dir) / "baton.db").string();
+  {
+    auto store = storage::SqliteStore::open(db);
+    ASSERT_TRUE(store.ok()) << store.error().message;
+    for (auto [hash, agent] : {std::pair{"h-alice", "alice"}, std::pair{"h-bob", "bob"}}) {
+      core::Write w;
+      w.put_session = core::AgentSession{hash, agent, 1, 4'000'000'000'000};
+      (*store)->write(std::move(w), [](core::Result<core::WriteResult>) {});
+    }
+    (*store)->flush();
+  }
+  const auto status = agent_passwd(path_, "alice", "a new password");
+  ASSERT_TRUE(status.ok()) << status.error().message;
+  auto store = storage::SqliteStore::open(db);
+  ASSERT_TRUE(store.ok()) << store.error().message;
+  auto alice = (*store)->session("h-alice");
+  ASSERT_TRUE(alice.ok());
+  EXPECT_FALSE(alice->has_value());  // signed in with the old password: gone
+  auto bob = (*store)->session("h-bob");
+  ASSERT_TRUE(bob.ok());
+  EXPECT_TRUE(bob->has_value());  // someone else's: kept
 }
 
 TEST_F(AdminTest, AgentPasswdRepairsAHandWrittenHash) {
