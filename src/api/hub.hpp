@@ -261,7 +261,8 @@ class Hub {
                               std::string note, core::Millis timeout_ms);
   // Keeps `t` among the open transfers, stores it, and starts its deadline.
   void open_transfer(const core::Transfer& t);
-  void save_transfer(const core::Transfer& t);
+  // Stores `t`; `then` runs on the strand once the write is done (stored or not).
+  void save_transfer(const core::Transfer& t, std::function<void()> then = {});
   // Counts a transfer that just reached a final state (for /metrics).
   void count_transfer(const core::Transfer& t);
   void arm_transfer_timer(const std::string& id);
@@ -288,6 +289,12 @@ class Hub {
   void visitor_back_with_sender(core::Conversation& c, const std::string& message);
   void send_move(const core::Conversation& c, const core::Transfer& t);
   void send_bounce(const std::string& conversation_id);
+  // Destination: the origin has not yet confirmed hearing that the visitor arrived.
+  // Kept durable in the record (detail "notify", a non-zero deadline so that it is
+  // reloaded), and resumed after a restart (DESIGN.md §2.4: a crash between the
+  // arrival and the notice must not leave the visitor with two owners).
+  void notice_settled(const std::string& inbound_id);
+  std::unordered_map<std::string, core::Transfer> unsettled_notices_;
   // Destination: conversations whose visitor the origin kept; their page is sent back there.
   std::unordered_map<std::string, std::string> bounced_;
   federation::PeerClient* peer_client_ = nullptr;

@@ -73,11 +73,45 @@ std::string inbound_id(const std::string& peer, const std::string& transfer_id) 
   return "i" + core::hex_encode(digest, 12);
 }
 
+// What the visitor wrote at the origin after the context packet left (§6.5); `seq`
+// lets the destination store each once, however often the answer comes.
+json::array late_messages_json(const core::Result<std::vector<core::Event>>& late) {
+  json::array messages;
+  if (!late) return messages;
+  for (const auto& e : *late)
+    if (e.kind == core::EventKind::message && e.author_kind == core::AuthorKind::visitor)
+      messages.push_back({{"text", e.text}, {"at", e.at}, {"author_name", e.author_name}, {"seq", e.seq}});
+  return messages;
+}
+
+std::int64_t context_seq(const json::object& d) {
+  auto* v = d.if_contains("context_seq");
+  return v && v->is_int64() ? v->as_int64() : 0;
+}
+
 }  // namespace
 
 void Hub::enable_federation(federation::PeerClient& client, net::thread_pool& pool) {
   peer_client_ = &client;
   peer_pool_ = &pool;
+  // Arrivals the origin had not confirmed when this server stopped: tell it again.
+  run([this] {
+    std::vector<core::Transfer> pending;
+    for (const auto& [id, t] : unsettled_notices_) pending.push_back(t);
+    for (const auto& t : pending) notify_origin(t, "arrived");
+  });
+}
+
+void Hub::notice_settled(const std::string& inbound_id) {
+  auto it = unsettled_notices_.find(inbound_id);
+  if (it == unsettled_notices_.end()) return;
+  core::Transfer t = std::move(it->second);
+  unsettled_notices_.erase(it);
+  json::object d = detail_of(t);
+  d.erase("notify");
+  set_detail(t, d);
+  t.deadline = 0;
+  save_transfer(t);
 }
 
 std::string Hub::derive_code(std::string_view purpose, std::string_view id) const {
@@ -621,9 +655,16 @@ void Hub::redeem_join(const std::string& code, Callback<Joined> done) {
       if (open.timer) open.timer->cancel();
       transfers_.erase(id);
       (void)core::advance(arrived, TransferState::completed, now, "The visitor arrived.");
-      save_transfer(arrived);
+      // Until the origin confirms, the record says so and keeps a deadline (so that it
+      // is reloaded after a crash); the notice goes once the record is stored, so
+      // that the origin never lets go of a visitor this server could forget.
+      json::object ad = detail_of(arrived);
+      ad["notify"] = "arrived";
+      set_detail(arrived, ad);
+      arrived.deadline = now;
+      unsettled_notices_[arrived.id] = arrived;
+      save_transfer(arrived, [this, arrived] { notify_origin(arrived, "arrived"); });
       count_transfer(arrived);
-      notify_origin(arrived, "arrived");
       notify_agents(*c);
       route();
       after_queue_change(c->queue);
@@ -653,6 +694,7 @@ void Hub::notify_origin(const core::Transfer& inbound, const std::string& action
   json::object body{{"transfer_id", origin_transfer}, {"destination", settings_.public_url}};
   peer_call(inbound.to_peer, "/federation/v1/transfers/" + origin_transfer + "/" + action, std::move(body),
             [this, inbound, action, attempt](core::Result<federation::PeerReply> r) {
+              if (r && r->status < 500 && action == "arrived") notice_settled(inbound.id);
               if (r && r->status == 409 && action == "arrived") {
                 // The origin kept the visitor (it stayed, or the code had run out there):
                 // ours is not a second owner. The visitor's page is sent back.
@@ -681,6 +723,9 @@ void Hub::notify_origin(const core::Transfer& inbound, const std::string& action
                     e.author_kind = core::AuthorKind::visitor;
                     e.author_name = c->visitor.name;
                     e.text = std::move(text);
+                    // A notice repeated after a restart brings them again: stored once.
+                    if (auto* seq = m.as_object().if_contains("seq"); seq && seq->is_int64())
+                      e.client_id = "~late:" + std::to_string(seq->as_int64());
                     append(*c, std::move(e), nullptr);
                   }
                 }
@@ -729,6 +774,7 @@ void Hub::peer_recall(const Actor& by, const std::string& conversation_id, Callb
                     std::string site = !ec && v.is_object() ? field(v.as_object(), "site") : "";
                     if (!valid_id(site)) site.clear();
                     (void)core::advance(t, TransferState::recalled, clock_.now(), "Sent back to " + p->display_name + ".");
+                    unsettled_notices_.erase(t.id);
                     save_transfer(t);
                     core::Conversation* c = desk_.find(conversation_id);
                     if (c) {
@@ -827,13 +873,19 @@ void Hub::fed_outcome(const PeerSettings& peer, const std::string& action, const
     // here) is refused, so that the visitor never has two owners.
     net::post(blocking_, [this, peer, action, transfer_id, done = std::move(done)]() mutable {
       auto rec = store_.transfer(transfer_id);
-      run([peer, action, transfer_id, rec = std::move(rec), done = std::move(done)]() mutable {
+      // A repeated arrival notice (the destination restarted before it heard the
+      // answer) gets the late messages again; the destination stores them once.
+      core::Result<std::vector<core::Event>> late = std::vector<core::Event>{};
+      if (action == "arrived" && rec && *rec && (*rec)->state == TransferState::completed)
+        late = store_.events((*rec)->conversation_id, context_seq(detail_of(**rec)), kMaxTranscriptEvents, false);
+      run([peer, action, transfer_id, rec = std::move(rec), late = std::move(late), done = std::move(done)]() mutable {
         if (!rec || !*rec || (*rec)->to_peer != peer.name || (*rec)->kind != TransferKind::peer)
           return done(fed_error(404, "not_found", "no transfer of ours with this id"));
         TransferState want = action == "arrived" ? TransferState::completed : TransferState::expired;
         if ((*rec)->state == want) {
           FedReply r;
           r.body = {{"transfer_id", transfer_id}, {"state", core::transfer_state_name(want)}};
+          if (action == "arrived") r.body["late_messages"] = late_messages_json(late);
           return done(std::move(r));
         }
         done(fed_error(409, "conflict", "this transfer already ended: " + std::string(core::transfer_state_name((*rec)->state))));
@@ -848,18 +900,12 @@ void Hub::fed_outcome(const PeerSettings& peer, const std::string& action, const
   std::string conv = t.conversation_id;
   if (action == "arrived" && !body.contains("late_messages_read")) {
     // What the visitor wrote here after the context packet left goes along too.
-    json::object d = detail_of(t);
-    std::int64_t after = d.contains("context_seq") && d["context_seq"].is_int64() ? d["context_seq"].as_int64() : 0;
+    std::int64_t after = context_seq(detail_of(t));
     net::post(blocking_, [this, peer, action, transfer_id, conv, after, body = json::object(body),
                           done = std::move(done)]() mutable {
       auto late = store_.events(conv, after, kMaxTranscriptEvents, false);
       run([this, peer, action, transfer_id, late = std::move(late), body, done = std::move(done)]() mutable {
-        json::array messages;
-        if (late) {
-          for (const auto& e : *late)
-            if (e.kind == core::EventKind::message && e.author_kind == core::AuthorKind::visitor)
-              messages.push_back({{"text", e.text}, {"at", e.at}, {"author_name", e.author_name}});
-        }
+        json::array messages = late_messages_json(late);
         body["late_messages_read"] = true;
         fed_outcome(peer, action, transfer_id, body,
                     [messages = std::move(messages), done = std::move(done)](FedReply r) mutable {
@@ -881,11 +927,14 @@ void Hub::fed_outcome(const PeerSettings& peer, const std::string& action, const
     set_detail(done_t, d);
     save_transfer(done_t);
     count_transfer(done_t);
-    // Only now, with the visitor confirmed at the destination, does the origin let go.
+    // Only now, with the visitor confirmed at the destination, does the origin let go;
+    // and it says so once that is stored (the record first, then the closing), so that
+    // a crash cannot bring back here a visitor the destination already took.
     finish(conv, core::ConversationState::transferred, "Transferred to " + peer.display_name + ".",
-           Actor{core::AuthorKind::system, {}, {}, {}}, nullptr);
+           Actor{core::AuthorKind::system, {}, {}, {}},
+           [done, reply = ok("completed")](core::Result<core::Ok>) mutable { done(std::move(reply)); });
     announce_transfer(done_t);
-    return done(ok("completed"));
+    return;
   }
   // expired: the join code ran out at the destination.
   bool visitor_here = false;

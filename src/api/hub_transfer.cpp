@@ -29,6 +29,12 @@ void Hub::load_transfers() {
     return;
   }
   for (auto& t : *open) {
+    if (!core::is_open(t.state)) {
+      // Destination: an arrival the origin had not confirmed when this server stopped;
+      // told again once federation is enabled.
+      if (t.detail.find("\"notify\":\"arrived\"") != std::string::npos) unsettled_notices_[t.id] = t;
+      continue;
+    }
     // An offer received from a partner has no conversation until its context comes.
     bool inbound_offer = t.conversation_id.empty() && t.kind == TransferKind::peer && t.state == TransferState::offering;
     if (!inbound_offer && !desk_.find(t.conversation_id)) {
@@ -69,15 +75,18 @@ void Hub::open_transfer(const core::Transfer& t) {
   arm_transfer_timer(t.id);
 }
 
-void Hub::save_transfer(const core::Transfer& t) {
+void Hub::save_transfer(const core::Transfer& t, std::function<void()> then) {
   core::Write w;
   w.transfer = t;
   if (const auto* c = desk_.find(t.conversation_id)) w.conversation = *c;
-  store_.write(std::move(w), [this, id = t.id](core::Result<core::WriteResult> r) {
-    if (r) return;
-    run([this, id, msg = r.error().message] {
-      ++counters_.store_errors_total;
-      spdlog::error("store: transfer {}: {}", id, msg);
+  store_.write(std::move(w), [this, id = t.id, then = std::move(then)](core::Result<core::WriteResult> r) mutable {
+    if (r && !then) return;
+    run([this, id, r = std::move(r), then = std::move(then)] {
+      if (!r) {
+        ++counters_.store_errors_total;
+        spdlog::error("store: transfer {}: {}", id, r.error().message);
+      }
+      if (then) then();
     });
   });
 }

@@ -18,18 +18,6 @@ namespace {
 namespace json = boost::json;
 namespace net = boost::asio;
 
-std::uint16_t free_port() {
-  net::io_context io;
-  net::ip::tcp::acceptor a(io, net::ip::tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
-  return a.local_endpoint().port();
-}
-
-std::string make_key(const std::string& path) {
-  auto pair = federation::generate_key_pair();
-  if (!federation::save_secret_key(path, pair)) throw std::runtime_error("cannot save key");
-  return federation::format_public_key(pair.public_key);
-}
-
 // Origin "Acme" (queue General, agent alice) and destination "Northwind" (queues
 // Claims and Sales, agent bob), peered both ways on fixed free ports.
 struct PairOptions {
@@ -73,27 +61,12 @@ struct Pair {
       proxy = std::make_unique<FaultyProxy>(dp);
       du = "http://127.0.0.1:" + std::to_string(proxy->port());
     }
-    bool dest_reachable = opts.dest_reachable;
-    std::string tag = std::to_string(op);
-    oc = test_config(dir.path() + "/origin-" + tag);
-    oc.organization = "Acme";
-    oc.listen = "127.0.0.1:" + std::to_string(op);
-    oc.public_url = ou;
-    oc.federation.key_file = dir.path() + "/origin-" + tag + ".key";
-    dc = test_config(dir.path() + "/dest-" + tag);
-    dc.organization = "Northwind";
-    dc.listen = "127.0.0.1:" + std::to_string(dp);
-    dc.public_url = du;
-    dc.queues = {{"Claims", "Claims"}, {"Sales", "Sales"}};
-    dc.agents = {{"bob", "Bob", oc.agents[0].password_hash, {"Claims", "Sales"}, 2}};
-    dc.sites = {{"nw", {"http://nw.example"}, "Claims"}};
-    dc.federation.key_file = dir.path() + "/dest-" + tag + ".key";
+    auto fc = federated_configs(dir.path(), op, ou, dp, du);
+    oc = std::move(fc.origin);
+    dc = std::move(fc.dest);
     oc.federation.hop_limit = opts.origin_hop_limit;
     oc.federation.peer_timeout_s = opts.peer_timeout_s;
-    std::string opub = make_key(oc.federation.key_file), dpub = make_key(dc.federation.key_file);
-    std::string dest_url = dest_reachable ? du : "http://127.0.0.1:" + std::to_string(free_port());
-    oc.peers = {{"northwind", "Northwind", dest_url, {dpub}, {"General"}, {}}};
-    dc.peers = {{"acme", "Acme", ou, {opub}, {"Claims"}, {kSiteOrigin}}};
+    if (!opts.dest_reachable) oc.peers[0].base_url = "http://127.0.0.1:" + std::to_string(free_port());
     if (!app::validate_config(oc) || !app::validate_config(dc)) throw std::logic_error("bad test config");
     origin = std::make_unique<TestServer>(oc, opts.app);
     dest = std::make_unique<TestServer>(dc, opts.app);
@@ -158,23 +131,6 @@ struct Scene {
     return {m[1], m[2]};
   }
 };
-
-std::string cookie_value(const std::string& set_cookie) {
-  auto semi = set_cookie.find(';');
-  return set_cookie.substr(0, semi);
-}
-
-// The visitor's browser at the destination: presents the code, collects its token.
-Visitor join_at(std::uint16_t dest_port, const std::string& code) {
-  auto joined = http(dest_port, "POST", "/join", "code=" + code, {{"Content-Type", "application/x-www-form-urlencoded"}});
-  if (joined.status != 303) throw std::runtime_error("join refused: " + std::to_string(joined.status) + " " + joined.body);
-  auto handoff = http(dest_port, "POST", "/api/visitor/handoff", {}, {{"Cookie", cookie_value(joined.header("Set-Cookie"))}});
-  if (handoff.status != 200) throw std::runtime_error("handoff refused: " + handoff.body);
-  auto o = handoff.json().as_object();
-  return {std::string(o.at("conversation").as_string()), std::string(o.at("token").as_string())};
-}
-
-
 
 // bob, at the destination, tries to send `there` on to Acme: refused for its hops.
 void expect_transfer_back_refused(Pair& p, const Visitor& there) {

@@ -7,11 +7,19 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 #include <array>
-#include <stdexcept>
+#include <csignal>
 #include <filesystem>
+#include <fstream>
+#include <stdexcept>
+
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <spdlog/spdlog.h>
 
+#include "federation/keys.hpp"
 #include "http/password.hpp"
 
 namespace baton::testing {
@@ -350,7 +358,81 @@ struct FaultyProxy::Impl {
   tcp::acceptor acceptor{io};
   std::thread thread;
   std::atomic<bool> stopping{false};
+
+  // hold_next(): armed until a request matches; then held until decided.
+  enum class Decision { none, release, drop };
+  std::mutex mu;
+  std::condition_variable cv;
+  std::string hold_path;
+  std::optional<Hold> hold_where;
+  bool held = false;
+  Decision decision = Decision::none;
+  std::function<void(const ProxiedRequest&, ProxiedAnswer&)> on_answer;
+
+  // Called on the proxy thread at `where` for `target`: true to go on, false to drop.
+  bool checkpoint(const std::string& target, Hold where) {
+    std::unique_lock lock(mu);
+    if (!hold_where || *hold_where != where || target.find(hold_path) == std::string::npos) return true;
+    hold_where.reset();
+    held = true;
+    decision = Decision::none;
+    cv.notify_all();
+    cv.wait(lock, [&] { return decision != Decision::none || stopping.load(); });
+    held = false;
+    bool go_on = decision == Decision::release;
+    decision = Decision::none;
+    return go_on;
+  }
 };
+
+void FaultyProxy::hold_next(const std::string& path_part, Hold where) {
+  std::lock_guard lock(impl_->mu);
+  impl_->hold_path = path_part;
+  impl_->hold_where = where;
+}
+
+bool FaultyProxy::wait_held(std::chrono::milliseconds deadline) {
+  std::unique_lock lock(impl_->mu);
+  return impl_->cv.wait_for(lock, deadline, [&] { return impl_->held; });
+}
+
+void FaultyProxy::release() {
+  std::lock_guard lock(impl_->mu);
+  impl_->decision = Impl::Decision::release;
+  impl_->cv.notify_all();
+}
+
+void FaultyProxy::drop() {
+  std::lock_guard lock(impl_->mu);
+  impl_->decision = Impl::Decision::drop;
+  impl_->cv.notify_all();
+}
+
+void FaultyProxy::on_answer(std::function<void(const ProxiedRequest&, ProxiedAnswer&)> f) {
+  std::lock_guard lock(impl_->mu);
+  impl_->on_answer = std::move(f);
+}
+
+namespace {
+
+// Writes `a` as an HTTP/1.1 answer; with close_mid_answer, only the head and half
+// of the body (the Content-Length promises all of it).
+void write_answer(beast::tcp_stream& in, const ProxiedAnswer& a) {
+  std::string head = "HTTP/1.1 " + std::to_string(a.status) + " X\r\n";
+  for (const auto& [k, v] : a.headers) {
+    if (beast::iequals(k, "Content-Length") || beast::iequals(k, "Transfer-Encoding") || beast::iequals(k, "Connection"))
+      continue;
+    head += k + ": " + v + "\r\n";
+  }
+  head += "Content-Length: " + std::to_string(a.body.size()) + "\r\nConnection: close\r\n\r\n";
+  beast::error_code ec;
+  net::write(in, net::buffer(head), ec);
+  if (ec) return;
+  std::size_t n = a.close_mid_answer ? a.body.size() / 2 : a.body.size();
+  net::write(in, net::buffer(a.body.data(), n), ec);
+}
+
+}  // namespace
 
 FaultyProxy::FaultyProxy(std::uint16_t target_port) : impl_(std::make_unique<Impl>()) {
   auto& a = impl_->acceptor;
@@ -372,6 +454,8 @@ FaultyProxy::FaultyProxy(std::uint16_t target_port) : impl_(std::make_unique<Imp
       bhttp::request<bhttp::string_body> req;
       bhttp::read(in, buf, req, ec);
       if (ec) continue;
+      std::string target(req.target());
+      if (!impl_->checkpoint(target, Hold::request)) continue;  // the request is lost
       if (int d = request_delay_ms_.load(); d > 0) std::this_thread::sleep_for(std::chrono::milliseconds(d));
       beast::tcp_stream out(impl_->io);
       out.expires_after(kDeadline);
@@ -379,26 +463,209 @@ FaultyProxy::FaultyProxy(std::uint16_t target_port) : impl_(std::make_unique<Imp
       if (ec) continue;
       bhttp::write(out, req, ec);
       beast::flat_buffer rbuf;
-      bhttp::response<bhttp::string_body> res;
-      bhttp::read(out, rbuf, res, ec);
+      bhttp::response_parser<bhttp::string_body> parser;
+      parser.body_limit(64 * 1024 * 1024);
+      bhttp::read(out, rbuf, parser, ec);
       if (ec) continue;
+      auto& res = parser.get();
       forwarded_.fetch_add(1);
+      if (!impl_->checkpoint(target, Hold::answer)) continue;  // the answer is lost
       if (int d = delay_ms_.load(); d > 0) std::this_thread::sleep_for(std::chrono::milliseconds(d));
       int n = drop_.load();
       if (n > 0 && drop_.compare_exchange_strong(n, n - 1)) continue;  // the answer is lost
-      bhttp::write(in, res, ec);
+      std::function<void(const ProxiedRequest&, ProxiedAnswer&)> hook;
+      {
+        std::lock_guard lock(impl_->mu);
+        hook = impl_->on_answer;
+      }
+      if (hook) {
+        ProxiedRequest pr{std::string(req.method_string()), target, {}, req.body()};
+        for (const auto& f : req) pr.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+        ProxiedAnswer pa{static_cast<int>(res.result_int()), {}, res.body()};
+        for (const auto& f : res) pa.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+        hook(pr, pa);
+        write_answer(in, pa);
+      } else {
+        bhttp::write(in, res, ec);
+      }
       in.socket().shutdown(tcp::socket::shutdown_both, ec);
     }
   });
 }
 
 FaultyProxy::~FaultyProxy() {
-  impl_->stopping = true;
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->stopping = true;
+    impl_->cv.notify_all();
+  }
   beast::error_code ec;
   // Wake the accept.
   tcp::socket s(impl_->io);
   s.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port_), ec);
   impl_->thread.join();
+}
+
+std::uint16_t free_port() {
+  net::io_context io;
+  tcp::acceptor a(io, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
+  return a.local_endpoint().port();
+}
+
+std::string make_key(const std::string& path) {
+  auto pair = federation::generate_key_pair();
+  if (!federation::save_secret_key(path, pair)) throw std::runtime_error("cannot save key " + path);
+  return federation::format_public_key(pair.public_key);
+}
+
+FederatedConfigs federated_configs(const std::string& dir, std::uint16_t origin_port, const std::string& origin_url,
+                                   std::uint16_t dest_port, const std::string& dest_url) {
+  std::string tag = std::to_string(origin_port);
+  app::Config oc = test_config(dir + "/origin-" + tag);
+  oc.organization = "Acme";
+  oc.listen = "127.0.0.1:" + std::to_string(origin_port);
+  oc.public_url = origin_url;
+  oc.federation.key_file = dir + "/origin-" + tag + ".key";
+  app::Config dc = test_config(dir + "/dest-" + tag);
+  dc.organization = "Northwind";
+  dc.listen = "127.0.0.1:" + std::to_string(dest_port);
+  dc.public_url = dest_url;
+  dc.queues = {{"Claims", "Claims"}, {"Sales", "Sales"}};
+  dc.agents = {{"bob", "Bob", oc.agents[0].password_hash, {"Claims", "Sales"}, 2}};
+  dc.sites = {{"nw", {"http://nw.example"}, "Claims"}};
+  dc.federation.key_file = dir + "/dest-" + tag + ".key";
+  std::string opub = make_key(oc.federation.key_file), dpub = make_key(dc.federation.key_file);
+  oc.peers = {{"northwind", "Northwind", dest_url, {dpub}, {"General"}, {}}};
+  dc.peers = {{"acme", "Acme", origin_url, {opub}, {"Claims"}, {kSiteOrigin}}};
+  for (app::Config* c : {&oc, &dc}) {
+    auto st = app::validate_config(*c);
+    if (!st) throw std::logic_error("federated test config: " + st.error().message);
+  }
+  return {std::move(oc), std::move(dc)};
+}
+
+std::string cookie_value(const std::string& set_cookie) {
+  auto semi = set_cookie.find(';');
+  return set_cookie.substr(0, semi);
+}
+
+Visitor join_at(std::uint16_t dest_port, const std::string& code) {
+  auto joined = http(dest_port, "POST", "/join", "code=" + code, {{"Content-Type", "application/x-www-form-urlencoded"}});
+  if (joined.status != 303) throw std::runtime_error("join refused: " + std::to_string(joined.status) + " " + joined.body);
+  auto handoff = http(dest_port, "POST", "/api/visitor/handoff", {}, {{"Cookie", cookie_value(joined.header("Set-Cookie"))}});
+  if (handoff.status != 200) throw std::runtime_error("handoff refused: " + handoff.body);
+  auto o = handoff.json().as_object();
+  return {std::string(o.at("conversation").as_string()), std::string(o.at("token").as_string())};
+}
+
+bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds deadline) {
+  auto until = std::chrono::steady_clock::now() + deadline;
+  for (;;) {
+    if (pred()) return true;
+    if (std::chrono::steady_clock::now() >= until) return false;
+    // A short pause between polls, not a guess at how long the event takes.
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+ChildServer::ChildServer(app::Config config, std::string dir)
+    : config_(std::move(config)), dir_(std::move(dir)) {
+  std::filesystem::create_directories(dir_);
+  config_path_ = dir_ + "/baton.toml";
+  log_path_ = dir_ + "/baton.log";
+  config_.config_dir = dir_;
+  std::ofstream out(config_path_);
+  out << app::to_toml(config_);
+  if (!out) throw std::runtime_error("cannot write " + config_path_);
+}
+
+ChildServer::~ChildServer() {
+  if (pid_ > 0) kill9();
+}
+
+void ChildServer::start() {
+  if (pid_ > 0) throw std::logic_error("already running");
+  std::string binary = BATON_BINARY;
+  std::vector<std::string> args{binary, "--log-level", "warn", "serve", "--config", config_path_};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::string log = log_path_;
+  pid_t pid = ::fork();
+  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid == 0) {
+    // Only async-signal-safe calls from here to exec: this process has threads.
+    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    if (fd >= 0) {
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+    }
+    // Nothing of the test's own sockets (listeners, proxies) may live on in the child.
+    for (int i = 3; i < 4096; ++i) ::close(i);
+    ::signal(SIGXFSZ, SIG_IGN);  // a write past RLIMIT_FSIZE fails with EFBIG instead
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  pid_ = pid;
+  auto until = std::chrono::steady_clock::now() + kDeadline;
+  for (;;) {
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = 0;
+      throw std::runtime_error("baton exited at start (status " + std::to_string(status) + "): " + log_tail());
+    }
+    try {
+      if (http(port(), "GET", "/healthz").status == 200) return;
+    } catch (const std::exception&) {
+      // not listening yet
+    }
+    if (std::chrono::steady_clock::now() >= until) {
+      kill9();
+      throw std::runtime_error("baton did not answer /healthz in time: " + log_tail());
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+void ChildServer::kill9() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  int status = 0;
+  ::waitpid(pid_, &status, 0);
+  pid_ = 0;
+}
+
+void ChildServer::stop() {
+  if (pid_ <= 0) return;
+  ::kill(pid_, SIGTERM);
+  int status = 0;
+  ::waitpid(pid_, &status, 0);
+  pid_ = 0;
+}
+
+long ChildServer::rss_kib() const {
+  std::ifstream in("/proc/" + std::to_string(pid_) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  }
+  return -1;
+}
+
+void ChildServer::set_file_size_limit(std::uint64_t bytes) {
+  struct rlimit lim;
+  if (::prlimit(pid_, RLIMIT_FSIZE, nullptr, &lim) != 0) throw std::runtime_error("prlimit: cannot read the limit");
+  lim.rlim_cur = bytes == 0 ? lim.rlim_max : static_cast<rlim_t>(bytes);
+  if (::prlimit(pid_, RLIMIT_FSIZE, &lim, nullptr) != 0) throw std::runtime_error("prlimit: cannot set the limit");
+}
+
+std::string ChildServer::log_tail(std::size_t bytes) const {
+  std::ifstream in(log_path_, std::ios::binary);
+  std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return all.size() > bytes ? all.substr(all.size() - bytes) : all;
 }
 
 bool is_event(const json::object& o, std::string_view kind) {

@@ -148,9 +148,24 @@ class RawConnection {
   std::unique_ptr<Impl> impl_;
 };
 
+// What a FaultyProxy passes on, for a test to inspect or to spoil.
+struct ProxiedRequest {
+  std::string method;
+  std::string target;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+};
+struct ProxiedAnswer {
+  int status = 0;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  // Send the head and half of the body, then close (a peer that dies mid-answer).
+  bool close_mid_answer = false;
+};
+
 // A man in the middle for server-to-server calls: forwards HTTP requests to
 // `target_port`, and can drop the next answers (a lost response) or hold every
-// answer back for a while (a slow peer). One request per connection.
+// answer back for a while (a slow peer). One request per connection, one at a time.
 class FaultyProxy {
  public:
   explicit FaultyProxy(std::uint16_t target_port);
@@ -162,6 +177,21 @@ class FaultyProxy {
   void delay_requests(std::chrono::milliseconds d) { request_delay_ms_.store(static_cast<int>(d.count())); }
   int forwarded() const { return forwarded_.load(); }
 
+  // Holds the next request whose target contains `path_part` until release() or
+  // drop(): before it reaches the target (request), or once the target has
+  // answered, before the answer goes back (answer). Everything behind it waits.
+  enum class Hold { request, answer };
+  void hold_next(const std::string& path_part, Hold where);
+  // Waits until a request is held; false at the deadline.
+  bool wait_held(std::chrono::milliseconds deadline = kDeadline);
+  // Passes the held request (or answer) on.
+  void release();
+  // Loses it: the sender's connection is closed without an answer.
+  void drop();
+  // Called with every answer before it goes back (not with held-and-dropped ones);
+  // may change it. Runs on the proxy's thread.
+  void on_answer(std::function<void(const ProxiedRequest&, ProxiedAnswer&)> f);
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
@@ -170,6 +200,71 @@ class FaultyProxy {
   std::atomic<int> delay_ms_{0};
   std::atomic<int> request_delay_ms_{0};
   std::atomic<int> forwarded_{0};
+};
+
+// A free TCP port on 127.0.0.1 (free when asked; a caller that binds it later
+// retries if someone took it meanwhile).
+std::uint16_t free_port();
+// Writes a new Ed25519 secret key to `path`; returns its public key ("ed25519:...").
+std::string make_key(const std::string& path);
+
+// Origin "Acme" (queue General, the agents of test_config, site "web") and
+// destination "Northwind" (queues Claims and Sales, agent bob, site "nw"),
+// peered both ways with fresh keys in `dir`. Each listens on its port and is known
+// to the other (and signs) by its URL, which may be a proxy in front of it. The
+// origin may send visitors into Claims; Northwind may send them into General.
+struct FederatedConfigs {
+  app::Config origin, dest;
+};
+FederatedConfigs federated_configs(const std::string& dir, std::uint16_t origin_port, const std::string& origin_url,
+                                   std::uint16_t dest_port, const std::string& dest_url);
+
+// "name=value" of a Set-Cookie header.
+std::string cookie_value(const std::string& set_cookie);
+// The visitor's browser at the destination: presents the join code, collects its
+// conversation and token there. Throws if refused.
+Visitor join_at(std::uint16_t dest_port, const std::string& code);
+
+// Polls `pred` every few milliseconds until it is true (returns true) or the
+// deadline passes (returns false). For state that is only visible by asking.
+bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds deadline = kDeadline);
+
+// A Baton server in its own process: the real `baton` binary (`baton serve`) with
+// `config` written as TOML into `dir`, so that a test can kill it with SIGKILL, limit
+// its resources and read its memory. config.listen must name a fixed port (peers
+// know it); restarts keep config.data_dir and the port. Not thread-safe.
+class ChildServer {
+ public:
+  ChildServer(app::Config config, std::string dir);
+  // Kills the process if it still runs.
+  ~ChildServer();
+  ChildServer(const ChildServer&) = delete;
+  ChildServer& operator=(const ChildServer&) = delete;
+
+  // Starts the process and waits until /healthz answers; throws (with the end of
+  // its log) if it exits or does not answer in time.
+  void start();
+  // SIGKILL, and waits for the process to be gone.
+  void kill9();
+  // SIGTERM, and waits for a graceful exit.
+  void stop();
+  bool running() const { return pid_ > 0; }
+  int pid() const { return pid_; }
+  std::uint16_t port() const { return config_.listen_port; }
+  const app::Config& config() const { return config_; }
+  // Resident memory of the process (VmRSS), in KiB.
+  long rss_kib() const;
+  // Lowers (or raises) the process's soft limit on the size of files it writes
+  // (RLIMIT_FSIZE; 0 = no limit): writes past it fail with EFBIG, as on a full
+  // disk. The child ignores SIGXFSZ.
+  void set_file_size_limit(std::uint64_t bytes);
+  // The last `bytes` of the process's standard output and error.
+  std::string log_tail(std::size_t bytes = 4000) const;
+
+ private:
+  app::Config config_;
+  std::string dir_, config_path_, log_path_;
+  int pid_ = 0;
 };
 
 bool is_event(const boost::json::object& o, std::string_view kind = {});
