@@ -6,7 +6,7 @@ export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := true
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo
 
-.PHONY: all build deps test unit integration e2e demo clean
+.PHONY: all build deps test unit integration e2e demo clean fuzz fuzz-smoke fuzzers
 
 all: build
 
@@ -26,6 +26,7 @@ test: deps $(BUILD)/build.ninja
 	cmake --build $(BUILD) -j $(JOBS)
 	ctest --test-dir $(BUILD) --output-on-failure
 	tests/e2e/run.sh
+	$(MAKE) fuzz-smoke
 
 unit: $(BUILD)/build.ninja
 	cmake --build $(BUILD) -j $(JOBS) --target baton_unit_tests
@@ -58,3 +59,25 @@ bench:
 	build-bench/bench/loadgen/baton-loadgen selftest
 	bench/prosody/install.sh || echo "bench: Prosody could not be installed; the peer comparison is skipped"
 	build-bench/bench/loadgen/baton-loadgen all --short --quiet-wait 10 --baton build-bench/baton --workdir $(BUILD)/bench --out $(BUILD)/bench/results.json
+
+# Fuzzing (fuzz/README.md): libFuzzer targets for every parser of untrusted input,
+# built with clang in $(ASAN_BUILD) (ASan + UBSan + fuzzer coverage, -O1), where
+# the unit and integration tests are built under the sanitizers too. `make fuzz`
+# runs each target for FUZZ_SECONDS on a copy of its seed corpus in fuzz/corpus;
+# `make fuzz-smoke` (part of `make test`) runs each for a few seconds.
+ASAN_BUILD ?= build-asan
+FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 5
+
+$(ASAN_BUILD)/build.ninja:
+	cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_CXX_COMPILER=clang++-14 -DBATON_SANITIZE=ON -DBATON_FUZZ=ON \
+	  -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -gline-tables-only"
+
+fuzzers: deps $(ASAN_BUILD)/build.ninja
+	cmake --build $(ASAN_BUILD) -j $(JOBS) --target fuzzers
+
+fuzz: fuzzers
+	fuzz/run.sh $(ASAN_BUILD) $(FUZZ_SECONDS)
+
+fuzz-smoke: fuzzers
+	fuzz/run.sh $(ASAN_BUILD) $(FUZZ_SMOKE_SECONDS)

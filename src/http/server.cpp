@@ -148,7 +148,77 @@ auto async_handle(Service& service, Request req, Token&& token) {
 
 tcp::socket& lowest_socket(beast::tcp_stream& s) { return s.socket(); }
 
+using RequestParser = bhttp::request_parser<bhttp::string_body>;
+
+void apply_limits(RequestParser& parser, const ServerOptions& opts) {
+  parser.header_limit(static_cast<std::uint32_t>(opts.max_header_bytes));
+  parser.body_limit(opts.max_body_bytes);
+}
+
+// The answer to a request that could not be read, or 0 to close without one
+// (the client went away, or sent half a request).
+int read_error_status(const beast::error_code& ec, const char*& code, const char*& message) {
+  code = "bad_request";
+  message = "malformed HTTP request";
+  if (ec == bhttp::error::body_limit) {
+    code = "too_large";
+    message = "request body too large";
+    return 413;
+  }
+  if (ec == bhttp::error::header_limit) {
+    code = "too_large";
+    message = "request headers too large";
+    return 431;
+  }
+  if (ec.category() == bhttp::make_error_code(bhttp::error::end_of_stream).category() &&
+      ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
+    return 400;
+  }
+  return 0;
+}
+
 }  // namespace
+
+ParsedRequests parse_requests(std::string_view bytes, const ServerOptions& opts, const std::string& ip) {
+  ParsedRequests out;
+  for (;;) {
+    RequestParser parser;
+    apply_limits(parser, opts);
+    beast::error_code ec;
+    // As async_read does: hand the parser what arrived, and the end of the stream
+    // when it wants more than there is.
+    while (!parser.is_done()) {
+      if (bytes.empty()) {
+        if (parser.got_some()) {
+          parser.put_eof(ec);
+        } else {
+          ec = bhttp::error::end_of_stream;
+        }
+        if (!ec && !parser.is_done()) ec = bhttp::error::partial_message;
+        break;
+      }
+      std::size_t n = parser.put(net::buffer(bytes.data(), bytes.size()), ec);
+      bytes.remove_prefix(n);
+      if (ec == bhttp::error::need_more) {
+        ec = {};
+        if (n == 0) bytes = {};  // needs more than was sent
+        continue;
+      }
+      if (ec) break;
+    }
+    if (ec) {
+      const char* code;
+      const char* message;
+      out.error_status = read_error_status(ec, code, message);
+      return out;
+    }
+    auto& breq = parser.get();
+    ParsedRequest parsed{to_request(breq, ip, false), websocket::is_upgrade(breq), breq.keep_alive()};
+    bool more = !parsed.upgrade && parsed.keep_alive && !bytes.empty();
+    out.requests.push_back(std::move(parsed));
+    if (!more) return out;
+  }
+}
 
 struct Server::Impl : std::enable_shared_from_this<Impl> {
   Impl(net::io_context& io_, ServerOptions o, Service& s, HttpMetrics& m)
@@ -441,9 +511,8 @@ net::awaitable<void> Server::Impl::serve(Stream stream, std::string ip, std::uin
   beast::flat_buffer buffer;
   bool first = true;
   for (;;) {
-    bhttp::request_parser<bhttp::string_body> parser;
-    parser.header_limit(static_cast<std::uint32_t>(opts.max_header_bytes));
-    parser.body_limit(opts.max_body_bytes);
+    RequestParser parser;
+    apply_limits(parser, opts);
     // One whole request must arrive within the timeout (slow senders are cut off);
     // between keep-alive requests the idle timeout applies.
     beast::get_lowest_layer(stream).expires_after(
@@ -451,21 +520,9 @@ net::awaitable<void> Server::Impl::serve(Stream stream, std::string ip, std::uin
     first = false;
     auto [ec, n] = co_await bhttp::async_read(stream, buffer, parser, kTuple);
     if (ec) {
-      int status = 0;
-      const char* code = "bad_request";
-      const char* message = "malformed HTTP request";
-      if (ec == bhttp::error::body_limit) {
-        status = 413;
-        code = "too_large";
-        message = "request body too large";
-      } else if (ec == bhttp::error::header_limit) {
-        status = 431;
-        code = "too_large";
-        message = "request headers too large";
-      } else if (ec.category() == bhttp::make_error_code(bhttp::error::end_of_stream).category() &&
-                 ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
-        status = 400;
-      }
+      const char* code;
+      const char* message;
+      int status = read_error_status(ec, code, message);
       if (status != 0) {
         auto res = to_beast(Response::json(status, error_body(code, message)), 11, false);
         beast::get_lowest_layer(stream).expires_after(5s);

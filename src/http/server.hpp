@@ -8,6 +8,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "core/error.hpp"
 #include "http/message.hpp"
@@ -68,6 +70,23 @@ struct HttpMetrics {
   // Appends the Prometheus text for these counters.
   void render(std::string& out) const;
 };
+
+// What a connection makes of the bytes a client sent, read as a whole: the
+// requests it hands to the Service, in order, and the status of the error answer
+// it closes with (0: closed without one). Reading stops after a WebSocket upgrade
+// or a request that does not keep the connection alive. The same parser limits
+// and conversion as a live connection, without the network; for tests and fuzz/.
+struct ParsedRequest {
+  Request request;
+  bool upgrade = false;  // a WebSocket upgrade request
+  bool keep_alive = false;
+};
+struct ParsedRequests {
+  std::vector<ParsedRequest> requests;
+  int error_status = 0;
+};
+ParsedRequests parse_requests(std::string_view bytes, const ServerOptions& options,
+                              const std::string& remote_ip = "127.0.0.1");
 
 class Server {
  public:
