@@ -273,10 +273,25 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
   net::awaitable<void> accept_loop();
   template <typename Stream>
   net::awaitable<void> serve(Stream stream, std::string ip, std::uint64_t id);
+  // One admitted connection: counted open until destroyed, then its slot is freed.
+  struct ConnectionSlot {
+    ConnectionSlot(Impl* i, std::uint64_t connection_id, std::string address)
+        : impl(i), id(connection_id), ip(std::move(address)) {}
+    ConnectionSlot(const ConnectionSlot&) = delete;
+    ConnectionSlot& operator=(const ConnectionSlot&) = delete;
+    ~ConnectionSlot() {
+      impl->metrics.connections_open.fetch_sub(1, std::memory_order_relaxed);
+      impl->release(id, ip);
+    }
+    Impl* impl;
+    std::uint64_t id;
+    std::string ip;
+  };
+
   template <typename Stream>
   net::awaitable<void> serve_websocket(Stream stream, bhttp::request<bhttp::string_body> breq,
                                        std::shared_ptr<WsHandler> handler, std::string ip,
-                                       std::uint64_t id);
+                                       std::unique_ptr<ConnectionSlot> slot);
 };
 
 // One accepted WebSocket: a reader loop and a writer draining a bounded queue,
@@ -478,15 +493,8 @@ net::awaitable<void> Server::Impl::serve(Stream stream, std::string ip, std::uin
   auto self = shared_from_this();
   metrics.connections_open.fetch_add(1, std::memory_order_relaxed);
   metrics.connections_total.fetch_add(1, std::memory_order_relaxed);
-  struct Guard {
-    Impl* impl;
-    std::uint64_t id;
-    std::string ip;
-    ~Guard() {
-      impl->metrics.connections_open.fetch_sub(1, std::memory_order_relaxed);
-      impl->release(id, ip);
-    }
-  } guard{this, id, ip};
+  // Released when the connection ends; a WebSocket takes it over (see below).
+  auto slot = std::make_unique<ConnectionSlot>(this, id, ip);
 
   constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
   // At shutdown an idle connection is cancelled; a busy one finishes its response first.
@@ -539,7 +547,13 @@ net::awaitable<void> Server::Impl::serve(Stream stream, std::string ip, std::uin
       Response refusal;
       auto handler = service.upgrade(req, refusal);
       if (handler) {
-        co_await serve_websocket(std::move(stream), parser.release(), std::move(handler), ip, id);
+        // The WebSocket runs as a coroutine of its own and this one ends: an idle
+        // visitor's socket would otherwise keep this frame, the HTTP read buffer and
+        // the request's copy alive for hours.
+        net::co_spawn(ex,
+                      serve_websocket(std::move(stream), parser.release(), std::move(handler), ip,
+                                      std::move(slot)),
+                      net::detached);
         co_return;
       }
       auto res = to_beast(std::move(refusal), breq.version(), false);
@@ -576,8 +590,9 @@ net::awaitable<void> Server::Impl::serve(Stream stream, std::string ip, std::uin
 template <typename Stream>
 net::awaitable<void> Server::Impl::serve_websocket(Stream stream, bhttp::request<bhttp::string_body> breq,
                                                    std::shared_ptr<WsHandler> handler, std::string ip,
-                                                   std::uint64_t id) {
+                                                   std::unique_ptr<ConnectionSlot> slot) {
   auto self = shared_from_this();
+  const std::uint64_t id = slot->id;
   beast::get_lowest_layer(stream).expires_never();
   auto session = std::make_shared<WsSession<Stream>>(std::move(stream), ip, opts, metrics);
   auto& ws = session->ws();
@@ -590,6 +605,7 @@ net::awaitable<void> Server::Impl::serve_websocket(Stream stream, bhttp::request
   ws.set_option(websocket::stream_base::decorator(
       [](websocket::response_type& res) { res.set(bhttp::field::server, "baton"); }));
   auto [ec] = co_await ws.async_accept(breq, kTuple);
+  breq = {};  // its headers are not needed any more
   if (ec) co_return;
 
   metrics.websockets_open.fetch_add(1, std::memory_order_relaxed);
@@ -610,9 +626,10 @@ net::awaitable<void> Server::Impl::serve_websocket(Stream stream, bhttp::request
       // drop what is still coming for a moment instead.
       auto& lowest = beast::get_lowest_layer(ws);
       lowest.expires_after(2s);
-      std::array<char, 16 * 1024> scratch;
+      // On the heap: an array here would sit in every WebSocket's coroutine frame.
+      auto scratch = std::make_unique<std::array<char, 16 * 1024>>();
       for (;;) {
-        auto [dec, dn] = co_await lowest.async_read_some(net::buffer(scratch), kTuple);
+        auto [dec, dn] = co_await lowest.async_read_some(net::buffer(*scratch), kTuple);
         if (dec) break;
       }
       break;
