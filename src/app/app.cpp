@@ -149,10 +149,11 @@ core::Result<std::unique_ptr<App>> App::start(const Config& config, net::io_cont
   auto store = storage::SqliteStore::open((fs::path(config.data_dir) / "baton.db").string());
   if (!store) return store.error();
   parts->store = std::move(*store);
-  parts->hub = std::make_unique<api::Hub>(io.get_executor(), *parts->store, parts->clock, parts->random,
+  core::Clock& clock = options.clock ? *options.clock : parts->clock;
+  parts->hub = std::make_unique<api::Hub>(io.get_executor(), *parts->store, clock, parts->random,
                                           parts->blocking, parts->settings);
   if (auto st = parts->hub->load(); !st) return st.error();
-  core::Clock& sessions_clock = options.sessions_clock ? *options.sessions_clock : parts->clock;
+  core::Clock& sessions_clock = options.sessions_clock ? *options.sessions_clock : clock;
   parts->sessions = std::make_unique<api::Sessions>(parts->settings, *parts->store, sessions_clock,
                                                     parts->random, parts->blocking);
   parts->service = std::make_unique<api::ApiService>(*parts->hub, *parts->sessions, parts->metrics);
@@ -172,8 +173,8 @@ core::Result<std::unique_ptr<App>> App::start(const Config& config, net::io_cont
     }
     std::vector<std::string> published{federation::format_public_key(key->public_key)};
     for (const auto& k : config.federation.previous_public_keys) published.push_back(k);
-    parts->signer = std::make_unique<federation::Signer>(*key, parts->clock, parts->random);
-    parts->verifier = std::make_unique<federation::Verifier>(std::move(vo), parts->clock);
+    parts->signer = std::make_unique<federation::Signer>(*key, clock, parts->random);
+    parts->verifier = std::make_unique<federation::Verifier>(std::move(vo), clock);
     parts->peer_client = std::make_unique<federation::PeerClient>(
         parts->transport, *parts->signer, *parts->verifier, std::chrono::seconds(config.federation.peer_timeout_s), 3);
     parts->hub->enable_federation(*parts->peer_client, parts->peer_pool);

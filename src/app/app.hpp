@@ -34,6 +34,10 @@ struct AppOptions {
   // Tests only: the clock that sign-in sessions and the failed sign-in limits use
   // (nullptr = the system clock). Must outlive the App.
   core::Clock* sessions_clock = nullptr;
+  // Tests only: the server's clock for everything else (conversations, transfers,
+  // signing and verifying federation messages), e.g. a skewed one (nullptr = the
+  // system clock). Must outlive the App.
+  core::Clock* clock = nullptr;
 };
 
 class App {
