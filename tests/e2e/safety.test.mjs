@@ -190,3 +190,30 @@ test('markup in names, messages, transfer notes and reasons stays text in the wi
     await noScriptRan(alice, carol, bob, visitor);
   });
 });
+
+test('signing out in one tab ends the console in every other tab of that session at once', { timeout: TEST_TIMEOUT }, async () => {
+  await withWorld(async ({ server, browser }) => {
+    const first = await newPage(browser);
+    await signIn(first, server.acme, 'alice');
+    await agentOnline(server.acme, 'acme-web');
+    // A second tab of the same browser: the same session cookie.
+    const second = await first.context().newPage();
+    await second.goto(`${server.acme}/console`);
+    await visible(second.getByRole('combobox', { name: 'Status' }));
+    await visible(second.getByRole('list', { name: 'Queues' }).getByRole('listitem').first());
+
+    await first.getByRole('button', { name: 'Sign out' }).click();
+    await visible(first.getByRole('button', { name: 'Sign in' }));
+    // The other tab's socket was closed by the server; it does not keep receiving.
+    await visible(second.getByRole('button', { name: 'Sign in' }));
+    // And alice goes offline now, well before the 30 s grace period for dropped consoles.
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const res = await fetch(`${server.acme}/api/visitor/availability?site=acme-web`);
+      if (!(await res.json()).online) break;
+      assert.ok(Date.now() < deadline, 'alice is still online after signing out');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.deepEqual(first.errors, [], first.errors.join('\n'));
+  });
+});

@@ -203,10 +203,11 @@ ui.signinForm.addEventListener('submit', async (ev) => {
 ui.signout.addEventListener('click', async () => {
   ui.signout.disabled = true;
   try {
+    // Offline now, rather than after the server's grace period for dropped consoles;
+    // first, since signing out closes this session's sockets.
+    if (rt) rt.send({ type: 'status', status: 'offline' });
     // The session cookie is HttpOnly: only the server can end it.
     await api('/api/agent/session', { method: 'DELETE', timeoutMs: 10_000 });
-    // Offline now, rather than after the server's grace period for dropped consoles.
-    if (rt) rt.send({ type: 'status', status: 'offline' });
     leave('You are signed out.');
   } catch (e) {
     if (e.status === 401) leave('You are signed out.');
