@@ -7,6 +7,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include "fuzz/check.hpp"
@@ -24,7 +26,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       // What upgrade() decides; the realtime fuzzer drives accepted sockets.
       continue;
     }
+    std::string line = p.request.method + " " + p.request.target;
     auto res = org.handle(std::move(p.request));
+    if (std::getenv("FUZZ_VERBOSE")) std::fprintf(stderr, "%s -> %d %.200s\n", line.c_str(), res.status, res.body.c_str());
     FUZZ_CHECK(res.status >= 100 && res.status <= 599);
     // Every error the API answers is {"error": {"code", "message"}}.
     if (res.status >= 400 && res.content_type == "application/json") {

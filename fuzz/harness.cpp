@@ -4,6 +4,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <boost/json/parse.hpp>
 #include <spdlog/spdlog.h>
 
 #include <atomic>
@@ -306,6 +307,27 @@ http::Response Org::signed_from_acme(const std::string& path, const std::string&
   req.body = body;
   req.remote_ip = "203.0.113.80";
   return handle(std::move(req));
+}
+
+std::string Org::fresh_join_code() {
+  static int counter = 0;
+  std::string id = "tjoin" + std::to_string(++counter);
+  auto field = [](const http::Response& r, const char* key) {
+    boost::system::error_code ec;
+    auto v = boost::json::parse(r.body, ec);
+    if (ec || !v.is_object() || !v.as_object().contains(key) || !v.as_object().at(key).is_string()) return std::string();
+    return std::string(v.as_object().at(key).as_string());
+  };
+  auto offer = signed_from_acme("/federation/v1/offers",
+                                "{\"transfer_id\":\"" + id + "\",\"origin\":\"https://chat.acme.example\",\"hop_count\":0,"
+                                "\"agent\":{\"name\":\"alice\",\"display_name\":\"Alice\"}}");
+  std::string auth = field(offer, "authorization_code");
+  auto context = signed_from_acme(
+      "/federation/v1/transfers/" + id + "/context",
+      "{\"transfer_id\":\"" + id + "\",\"origin\":\"https://chat.acme.example\",\"authorization_code\":\"" + auth +
+          "\",\"queue\":\"Claims\",\"hop_count\":1,\"recall_ticket\":\"rt\",\"visitor\":{\"name\":\"Dana\"},"
+          "\"transcript\":[{\"author_kind\":\"visitor\",\"author_name\":\"Dana\",\"text\":\"Hello\"}]}");
+  return field(context, "join_code");
 }
 
 }  // namespace baton::fuzz

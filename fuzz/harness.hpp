@@ -46,6 +46,10 @@ class Org {
   // Content-Length stays right).
   std::string replace_placeholders(std::string_view in) const;
 
+  // A join code for a visitor Acme Bank has just transferred here (offer and
+  // context packet accepted), good for one redemption.
+  std::string fresh_join_code();
+
   ~Org();
 
  private:
@@ -58,5 +62,7 @@ class Org {
 inline const std::string kConversationPlaceholder = "cCONVERSATIONxxxxxxxxxxxx";
 inline const std::string kVisitorTokenPlaceholder = "VISITOR_TOKENxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx";
 inline const std::string kAgentTokenPlaceholder = "AGENT_TOKENxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx";
+// For the pages fuzzer: replaced by fresh_join_code().
+inline const std::string kJoinCodePlaceholder = "JOIN_CODExxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx";
 
 }  // namespace baton::fuzz

@@ -2,13 +2,15 @@
 // code), POST /transfer and POST /transfer/stay (conversation and token), and the
 // baton_handoff cookie of POST /api/visitor/handoff, on a live organization
 // (fuzz/harness.hpp). Inputs may name the harness's conversation and token with
-// placeholders.
+// placeholders, and a join code just issued with kJoinCodePlaceholder.
 //
 // Input: a first line "join", "transfer", "stay" or "handoff", then the body (or
 // the cookie's value). Checks that markup sent in never comes back unescaped and
 // that no header value carries a line break.
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include "fuzz/check.hpp"
@@ -18,6 +20,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto& org = baton::fuzz::Org::get();
   org.begin_input();
   std::string in = org.replace_placeholders(std::string_view(reinterpret_cast<const char*>(data), size));
+  if (auto pos = in.find(baton::fuzz::kJoinCodePlaceholder); pos != std::string::npos)
+    in.replace(pos, baton::fuzz::kJoinCodePlaceholder.size(), org.fresh_join_code());
   if (in.size() > 64 * 1024) return 0;
   auto nl = in.find('\n');
   std::string which = in.substr(0, nl);
@@ -42,6 +46,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   req.target = req.path;
   req.body = rest;
   auto res = org.handle(std::move(req));
+  if (std::getenv("FUZZ_VERBOSE")) std::fprintf(stderr, "%s -> %d %.300s\n", which.c_str(), res.status, res.body.c_str());
   FUZZ_CHECK(res.status >= 200 && res.status <= 599);
   FUZZ_CHECK(res.body.find("<fuzz") == std::string::npos);
   for (const auto& [name, value] : res.headers) {

@@ -9,6 +9,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -30,6 +32,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (line.size() <= max_frame) texts.emplace_back(line);
   }
   for (const auto& out : org.realtime(texts)) {
+    if (std::getenv("FUZZ_VERBOSE")) std::fprintf(stderr, "<- %s\n", out.c_str());
     boost::system::error_code ec;
     auto v = boost::json::parse(out, ec);
     FUZZ_CHECK(!ec && v.is_object());
