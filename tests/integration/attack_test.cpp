@@ -424,6 +424,8 @@ TEST_F(Attack, PagesCannotBeFramedByOtherSitesAndAreNeverSniffed) {
   auto fa = csp.substr(csp.find("frame-ancestors"));
   EXPECT_EQ(fa, std::string("frame-ancestors 'self' ") + kSiteOrigin);  // the widget's sites only
   EXPECT_NE(csp.find("script-src 'self'"), std::string::npos);
+  std::string join_csp = http(port(), "GET", "/join").header("Content-Security-Policy");
+  EXPECT_EQ(join_csp.substr(join_csp.find("frame-ancestors")), fa);
   EXPECT_NE(csp.find("object-src 'none'"), std::string::npos);
   for (std::string path : {"/console", "/chat", "/join", "/assets/chat.js", "/api/visitor/availability?site=web"})
     EXPECT_EQ(http(port(), "GET", path).header("X-Content-Type-Options"), "nosniff") << path;
