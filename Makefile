@@ -60,6 +60,20 @@ bench:
 	bench/prosody/install.sh || echo "bench: Prosody could not be installed; the peer comparison is skipped"
 	build-bench/bench/loadgen/baton-loadgen all --short --quiet-wait 10 --baton build-bench/baton --workdir $(BUILD)/bench --out $(BUILD)/bench/results.json
 
+# The long soak (docs/operations.md, "Soak test"): SOAK_CONVERSATIONS concurrent
+# conversations for SOAK_SECONDS against two real servers peered with each other,
+# with transfers of every kind; every message counted end to end, the servers'
+# memory and file descriptors checked flat. Writes $(BUILD)/soak/results.json.
+# The short version (500 conversations, 75 s) is the soak_short test of `make test`.
+SOAK_SECONDS ?= 600
+SOAK_CONVERSATIONS ?= 3000
+.PHONY: soak
+soak: $(BUILD)/build.ninja
+	cmake --build $(BUILD) -j $(JOBS) --target baton baton-soak
+	$(BUILD)/tests/soak/baton-soak --baton $(BUILD)/baton --workdir $(BUILD)/soak \
+	  --seconds $(SOAK_SECONDS) --conversations $(SOAK_CONVERSATIONS) \
+	  --message-interval 5 --messages-per-phase 6 --capacity 100 --sample-interval 5
+
 # Fuzzing (fuzz/README.md): libFuzzer targets for every parser of untrusted input,
 # built with clang in $(ASAN_BUILD) (ASan + UBSan + fuzzer coverage, -O1), where
 # the unit and integration tests are built under the sanitizers too. `make fuzz`

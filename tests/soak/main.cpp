@@ -31,14 +31,14 @@ void usage() {
   --no-federation           one server; no transfers to a partner
   --capacity N              conversations per agent (default 50)
   --agents-per-queue N      (default 4)
-  --ramp S                  conversations start spread over S seconds (default 10)
+  --ramp S                  conversations start spread over S seconds (default: one lifetime)
   --sample-interval S       seconds between samples of RSS and descriptors (default 2)
   --sources N               client addresses 127.0.0.1..N (default 4)
   --server-threads N        the servers' network threads (default 0: one per core)
-  --rss-slack-mib M         memory flat: allowed growth, MiB (default 16) ...
+  --rss-slack-mib M         memory flat: allowed growth, MiB (default 8) ...
   --rss-slack-percent P     ... plus P % of the second third's peak (default 10)
   --no-rss-check            do not check memory (sanitizer builds)
-  --fd-slack N              descriptors flat: allowed growth (default 16, plus 2 % of N conversations)
+  --fd-slack N              descriptors flat: allowed growth beyond the soak's own connections (default 16)
 )";
 }
 

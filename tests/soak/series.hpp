@@ -12,6 +12,7 @@ struct Sample {
   double t = 0;                    // seconds since the soak started
   std::vector<std::int64_t> rss;   // per server, bytes
   std::vector<std::int64_t> fds;   // per server
+  std::vector<std::int64_t> conns;  // per server: connections the soak holds open to it
   std::int64_t sent = 0, delivered = 0, transfers = 0, visitors = 0, visitors_at_partner = 0;
 };
 

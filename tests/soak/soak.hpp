@@ -39,16 +39,18 @@ struct Options {
   int capacity = 50;           // per agent
   int agents_per_queue = 4;
   double spare = 1.5;          // agent capacity over the conversations
-  double ramp_s = 10;          // conversations start spread over this
+  double ramp_s = -1;          // conversations start spread over this; < 0: one lifetime
   double sample_interval_s = 2;
   int sources = 4;             // client addresses 127.0.0.1..N
   int server_threads = 0;
   // Flatness after the warm-up (the first third): the largest sample of the last
   // third may exceed the largest of the second third by at most these.
-  double rss_slack_mib = 16;
+  double rss_slack_mib = 8;
   double rss_slack_percent = 10;
   bool check_rss = true;       // off under sanitizers (their quarantine grows)
-  int fd_slack = 16;           // plus 2 % of the conversations
+  // Descriptors flat: beyond the connections the soak holds open to the server
+  // when sampled, the last third's peak over the second third's.
+  int fd_slack = 16;
   int end_fd_slack = 8;        // after every visitor left, vs. before any came
   double settle_s = 120;       // to finish lifetimes and deliveries at the end
 };
