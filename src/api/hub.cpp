@@ -197,7 +197,7 @@ core::Status Hub::can_act(const Actor& a, const core::Conversation& c) const {
   return Error{Errc::forbidden, "this conversation is not yours"};
 }
 
-void Hub::append(core::Conversation& c, core::Event e, Callback<Ack> done) {
+void Hub::append(core::Conversation& c, core::Event e, Callback<Ack> done, bool activity_only) {
   core::Millis now = clock_.now();
   e.conversation_id = c.id;
   e.seq = ++c.last_seq;
@@ -207,6 +207,7 @@ void Hub::append(core::Conversation& c, core::Event e, Callback<Ack> done) {
   core::Write w;
   w.event = e;
   w.conversation = c;
+  w.activity_only = activity_only;
   store_.write(std::move(w), [this, e = std::move(e), done = std::move(done)](
                                  core::Result<core::WriteResult> r) mutable {
     run([this, e = std::move(e), r = std::move(r), done = std::move(done)] {
@@ -277,7 +278,7 @@ void Hub::post(const Actor& actor, const std::string& conversation_id, core::Eve
     e.author_name = actor.kind == core::AuthorKind::agent ? display_name(actor.agent) : c->visitor.name;
     e.client_id = std::move(client_id);
     e.text = std::move(text);
-    append(*c, std::move(e), std::move(done));
+    append(*c, std::move(e), std::move(done), true);
   });
 }
 

@@ -238,7 +238,9 @@ class Hub {
   core::Status can_read(const Actor& a, const core::Conversation& c) const;
   core::Status can_act(const Actor& a, const core::Conversation& c) const;
   // Stores `e` (seq assigned here) with the conversation's snapshot, then publishes it.
-  void append(core::Conversation& c, core::Event e, Callback<Ack> done);
+  // `activity_only`: nothing but what appending changes (last_seq, last_message,
+  // updated_at) changed in `c` since it was last written (core::Write::activity_only).
+  void append(core::Conversation& c, core::Event e, Callback<Ack> done, bool activity_only = false);
   void publish(const core::Event& e);
   void route();
   // Puts an agent's active conversations back in their queues (the agent is gone).

@@ -36,6 +36,11 @@ struct Write {
   std::optional<AgentSession> put_session;
   std::optional<std::string> delete_session;  // token hash
   std::optional<Transfer> transfer;           // upserted by id
+  // Set when `conversation` differs from the last snapshot written only in
+  // last_seq, last_message and updated_at (a message or a note appended). The
+  // store may then write those three later, coalesced: they follow from the
+  // conversation's events, so nothing acknowledged depends on them.
+  bool activity_only = false;
 };
 
 struct WriteResult {

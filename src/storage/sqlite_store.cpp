@@ -3,7 +3,10 @@
 #include <sqlite3.h>
 #include <spdlog/spdlog.h>
 
+#include "core/text.hpp"
+
 #include <algorithm>
+#include <chrono>
 #include <exception>
 #include <iterator>
 #include <limits>
@@ -353,6 +356,68 @@ Status configure_writer(Db& db, const SqliteOptions& opts) {
   return core::ok_status();
 }
 
+// Activity-only writes (core::Write::activity_only) leave last_seq, last_message and
+// updated_at of their conversation row to be written later; a crash in between
+// leaves the row behind its events. Rebuilds those three from the events of every
+// live conversation whose row is behind (a conversation's last write before it
+// ends always carries the whole row).
+Status recover_activity(Db& db) {
+  auto behind = db.prepare(
+      "SELECT id, last_seq, updated_at FROM conversations AS c"
+      " WHERE state IN ('waiting', 'active', 'transferring')"
+      " AND last_seq < (SELECT MAX(seq) FROM events WHERE conversation_id = c.id)");
+  if (!behind) return behind.error();
+  struct Row {
+    std::string id;
+    std::int64_t last_seq;
+    std::int64_t updated_at;
+  };
+  std::vector<Row> rows;
+  for (;;) {
+    auto r = behind->step();
+    if (!r) return r.error();
+    if (!*r) break;
+    rows.push_back(Row{behind->column_text(0), behind->column_int64(1), behind->column_int64(2)});
+  }
+  if (rows.empty()) return core::ok_status();
+  if (auto st = db.exec("BEGIN IMMEDIATE"); !st) return st.error();
+  auto body = [&]() -> Status {
+    for (const auto& row : rows) {
+      auto last = db.prepare("SELECT MAX(seq), MAX(at) FROM events WHERE conversation_id = ?1");
+      if (!last) return last.error();
+      last->bind(1, row.id);
+      if (auto r = last->step(); !r) return r.error();
+      std::int64_t seq = last->column_int64(0);
+      std::int64_t at = std::max(row.updated_at, last->column_int64(1));
+      auto msg = db.prepare(
+          "SELECT text FROM events WHERE conversation_id = ?1 AND seq > ?2 AND kind = 'message'"
+          " ORDER BY seq DESC LIMIT 1");
+      if (!msg) return msg.error();
+      msg->bind(1, row.id).bind(2, row.last_seq);
+      auto found = msg->step();
+      if (!found) return found.error();
+      std::string sql = *found ? "UPDATE conversations SET last_seq = ?2, updated_at = ?3, last_message = ?4"
+                                 " WHERE id = ?1"
+                               : "UPDATE conversations SET last_seq = ?2, updated_at = ?3 WHERE id = ?1";
+      std::string preview = *found ? core::utf8_prefix(msg->column_text(0), core::kPreviewBytes) : "";
+      auto up = db.prepare(sql);
+      if (!up) return up.error();
+      up->bind(1, row.id).bind(2, seq).bind(3, at);
+      if (*found) up->bind(4, preview);
+      if (auto r = up->run(); !r) return r.error();
+    }
+    return core::ok_status();
+  };
+  if (auto st = body(); !st) {
+    (void)db.exec("ROLLBACK");
+    return st.error();
+  }
+  if (auto st = db.exec("COMMIT"); !st) return st.error();
+  spdlog::info("database {}: recovered the latest activity of {} conversations from their events", db.path(),
+               rows.size());
+  return core::ok_status();
+}
+
 }  // namespace
 
 // ---- reader pool ----------------------------------------------------------------
@@ -398,6 +463,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path,
   if (!writer) return writer.error();
   if (auto st = configure_writer(*writer, opts); !st) return st.error();
   if (auto st = migrate(*writer); !st) return st.error();
+  if (auto st = recover_activity(*writer); !st) return with_path(path, st.error());
 
   // Opened after the writer has set WAL mode and the schema, so they see both.
   std::vector<Db> readers;
@@ -453,38 +519,135 @@ void SqliteStore::flush() {
 }
 
 void SqliteStore::run_writer() {
+  using Clock = std::chrono::steady_clock;
+  constexpr auto kNever = Clock::time_point::max();
   std::vector<Pending> batch;
   batch.reserve(opts_.max_batch);
+  auto activity_due = kNever;  // when the pending activity must be written
   for (;;) {
+    std::uint64_t requested = 0;
+    bool asked = false;
+    bool stop = false;
     {
       std::unique_lock lk(queue_mu_);
-      queue_cv_.wait(lk, [&] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping, and everything is done
+      auto wake = [&] { return stopping_ || !queue_.empty() || activity_requested_ > activity_written_; };
+      if (activity_due == kNever) {
+        queue_cv_.wait(lk, wake);
+      } else {
+        queue_cv_.wait_until(lk, activity_due, wake);
+      }
+      requested = activity_requested_;
+      asked = requested > activity_written_;
+      stop = stopping_ && queue_.empty();
       const std::size_t n = std::min(queue_.size(), opts_.max_batch);
       for (std::size_t i = 0; i < n; ++i) {
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
     }
-    auto results = commit_batch(batch);
-    // Outside the lock: a callback may write() again.
-    for (std::size_t i = 0; i < batch.size(); ++i) {
-      if (!batch[i].done) continue;
-      try {
-        batch[i].done(std::move(results[i]));
-      } catch (const std::exception& e) {
-        spdlog::error("store: a write callback threw: {}", e.what());
-      } catch (...) {
-        spdlog::error("store: a write callback threw");
+    if (!batch.empty()) {
+      auto results = commit_batch(batch);
+      // Before the callbacks, so that a read they cause sees it.
+      record_activity(batch, results);
+      if (activity_due == kNever) {
+        std::lock_guard lk(activity_mu_);
+        if (!activity_.empty()) activity_due = Clock::now() + opts_.activity_delay;
       }
+      // Outside the lock: a callback may write() again.
+      for (std::size_t i = 0; i < batch.size(); ++i) {
+        if (!batch[i].done) continue;
+        try {
+          batch[i].done(std::move(results[i]));
+        } catch (const std::exception& e) {
+          spdlog::error("store: a write callback threw: {}", e.what());
+        } catch (...) {
+          spdlog::error("store: a write callback threw");
+        }
+      }
+      {
+        std::lock_guard lk(queue_mu_);
+        completed_ += batch.size();
+      }
+      done_cv_.notify_all();
+      batch.clear();
     }
-    {
-      std::lock_guard lk(queue_mu_);
-      completed_ += batch.size();
+    if (asked || stop || (activity_due != kNever && Clock::now() >= activity_due)) {
+      write_activity();
+      std::lock_guard lk(activity_mu_);
+      activity_due = activity_.empty() ? kNever : Clock::now() + opts_.activity_delay;  // failed: retry
     }
-    done_cv_.notify_all();
-    batch.clear();
+    if (asked) {
+      {
+        std::lock_guard lk(queue_mu_);
+        activity_written_ = requested;
+      }
+      done_cv_.notify_all();
+    }
+    if (stop) return;  // stopping, and everything is done
   }
+}
+
+void SqliteStore::record_activity(const std::vector<Pending>& batch,
+                                  const std::vector<Result<WriteResult>>& results) {
+  std::lock_guard lk(activity_mu_);
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    const core::Write& w = batch[i].write;
+    if (!w.conversation || !results[i] || results[i]->duplicate) continue;
+    const Conversation& c = *w.conversation;
+    if (!w.activity_only) {
+      activity_.erase(c.id);  // the row has it all
+      continue;
+    }
+    auto& a = activity_[c.id];
+    if (c.last_seq < a.last_seq) continue;
+    a.last_seq = c.last_seq;
+    a.last_message = c.last_message;
+    a.updated_at = c.updated_at;
+  }
+}
+
+void SqliteStore::write_activity() {
+  std::vector<std::pair<std::string, Activity>> todo;
+  {
+    std::lock_guard lk(activity_mu_);
+    if (activity_.empty()) return;
+    todo.assign(activity_.begin(), activity_.end());
+  }
+  Db& db = writer_db_;
+  if (auto st = run(db, "BEGIN IMMEDIATE"); !st) {
+    spdlog::error("store: cannot begin a transaction for conversation activity: {}", st.error().message);
+    return;
+  }
+  auto body = [&]() -> Status {
+    for (const auto& [id, a] : todo) {
+      auto st = db.prepare(
+          "UPDATE conversations SET last_seq = ?2, last_message = ?3, updated_at = ?4"
+          " WHERE id = ?1 AND last_seq < ?2");
+      if (!st) return st.error();
+      st->bind(1, id).bind(2, a.last_seq).bind(3, a.last_message).bind(4, a.updated_at);
+      if (auto r = st->run(); !r) return r.error();
+    }
+    return core::ok_status();
+  };
+  auto st = body();
+  if (st) st = run(db, "COMMIT");
+  if (!st) {
+    spdlog::error("store: writing conversation activity failed (kept for later): {}", st.error().message);
+    if (db.in_transaction()) (void)db.exec("ROLLBACK");
+    return;
+  }
+  std::lock_guard lk(activity_mu_);
+  for (const auto& [id, a] : todo) {
+    auto it = activity_.find(id);
+    if (it != activity_.end() && it->second.last_seq == a.last_seq) activity_.erase(it);
+  }
+}
+
+void SqliteStore::overlay_activity(Conversation& c, const Activity* before) const {
+  if (!before || before->last_seq <= c.last_seq) return;
+  c.last_seq = before->last_seq;
+  c.last_message = before->last_message;
+  c.updated_at = std::max(c.updated_at, before->updated_at);
 }
 
 std::vector<Result<WriteResult>> SqliteStore::commit_batch(std::vector<Pending>& batch) {
@@ -539,7 +702,7 @@ Result<WriteResult> SqliteStore::apply(const core::Write& w) {
 
   auto body = [&]() -> Result<WriteResult> {
     WriteResult res;
-    if (w.conversation) {
+    if (w.conversation && !w.activity_only) {
       auto st = db.prepare(kUpsertConversation);
       if (!st) return st.error();
       bind_conversation(*st, *w.conversation);
@@ -565,7 +728,7 @@ Result<WriteResult> SqliteStore::apply(const core::Write& w) {
       if (db.changes() == 0) {
         // A retry of a stored event: undo this write's conversation upsert (the
         // conversation must not move for a duplicate) and answer the stored seq.
-        if (w.conversation) {
+        if (w.conversation && !w.activity_only) {
           if (auto r = run(db, "ROLLBACK TO write"); !r) return r.error();
         }
         auto st = db.prepare(kDuplicateSeq);
@@ -645,15 +808,32 @@ Result<WriteResult> SqliteStore::apply(const core::Write& w) {
 // ---- reads ----------------------------------------------------------------------
 
 Result<std::vector<Conversation>> SqliteStore::load_live() {
+  // Taken before the rows are read: activity written meanwhile is in the rows then.
+  std::unordered_map<std::string, Activity> pending;
+  {
+    std::lock_guard lk(activity_mu_);
+    pending = activity_;
+  }
   auto lease = lease_reader();
   auto st = lease.db().prepare("SELECT " + kConversationColumns +
                                " FROM conversations WHERE state IN ('waiting', 'active',"
                                " 'transferring') ORDER BY updated_at, id");
   if (!st) return st.error();
-  return collect<Conversation>(*st, read_conversation);
+  auto live = collect<Conversation>(*st, read_conversation);
+  if (!live || pending.empty()) return live;
+  for (auto& c : *live) {
+    auto it = pending.find(c.id);
+    overlay_activity(c, it == pending.end() ? nullptr : &it->second);
+  }
+  return live;
 }
 
 Result<std::optional<Conversation>> SqliteStore::conversation(std::string_view id) {
+  std::optional<Activity> pending;  // before the row is read, as in load_live()
+  {
+    std::lock_guard lk(activity_mu_);
+    if (auto it = activity_.find(std::string(id)); it != activity_.end()) pending = it->second;
+  }
   auto lease = lease_reader();
   auto st = lease.db().prepare("SELECT " + kConversationColumns +
                                " FROM conversations WHERE id = ?1");
@@ -664,6 +844,7 @@ Result<std::optional<Conversation>> SqliteStore::conversation(std::string_view i
   if (!*row) return std::optional<Conversation>{};
   auto c = read_conversation(*st);
   if (!c) return c.error();
+  overlay_activity(*c, pending ? &*pending : nullptr);
   return std::optional<Conversation>(std::move(*c));
 }
 
@@ -682,6 +863,20 @@ Result<std::vector<Event>> SqliteStore::events(std::string_view conversation_id,
 }
 
 Result<std::vector<Conversation>> SqliteStore::list(const core::ListQuery& q) {
+  // The order and the cursor are those of the rows: bring them up to date first.
+  if (std::this_thread::get_id() != writer_.get_id()) {
+    bool pending = false;
+    {
+      std::lock_guard lk(activity_mu_);
+      pending = !activity_.empty();
+    }
+    if (pending) {
+      std::unique_lock lk(queue_mu_);
+      const std::uint64_t target = ++activity_requested_;
+      queue_cv_.notify_one();
+      done_cv_.wait(lk, [&] { return activity_written_ >= target; });
+    }
+  }
   // Only the filters in use appear in the SQL, so that each combination gets a
   // plan that uses its index; each variant is prepared once and cached.
   // Parameters keep fixed numbers; binding one that the text omits is harmless.

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -11,6 +12,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "core/store.hpp"
@@ -24,6 +26,9 @@ struct SqliteOptions {
   bool synchronous_full = true;
   std::size_t max_batch = 512;  // writes per group commit (at least 1)
   int readers = 2;              // read-only connections (at least 1)
+  // How long the activity of activity-only writes (core::Write::activity_only) may
+  // wait before it is written to the conversation rows.
+  std::chrono::milliseconds activity_delay{1000};
 };
 
 // Thread-safety: every public member is thread-safe, except that the destructor
@@ -37,7 +42,12 @@ struct SqliteOptions {
 //   savepoint, so the result is the same as the order core::Write lists);
 // - any failure inside one Write (constraint, disk full) rolls back that Write
 //   alone and is reported as `unavailable` to its callback;
-// - session() returns a session even if expired: callers compare expires_at.
+// - session() returns a session even if expired: callers compare expires_at;
+// - an activity-only write stores its event at once and its conversation's
+//   last_seq, last_message and updated_at within `activity_delay` (in one
+//   transaction for all such conversations), and at once before list() reads or
+//   the store closes. conversation() and load_live() see them meanwhile. After a
+//   crash, open() rebuilds them from the events.
 class SqliteStore final : public core::Store {
  public:
   // Opens or creates the database at `path` (its folder must exist), applies the
@@ -88,7 +98,21 @@ class SqliteStore final : public core::Store {
 
   SqliteStore(Db writer, std::vector<Db> readers, SqliteOptions opts);
 
+  // The latest activity of a conversation not yet in its row.
+  struct Activity {
+    std::int64_t last_seq = 0;
+    std::string last_message;
+    core::Millis updated_at = 0;
+  };
+
   void run_writer();
+  // Writer thread: writes pending activity to the rows, in a transaction of its own.
+  void write_activity();
+  // Notes in activity_ what a committed batch changed.
+  void record_activity(const std::vector<Pending>& batch,
+                       const std::vector<core::Result<core::WriteResult>>& results);
+  // Applies pending activity of `c` (read from a row) to it.
+  void overlay_activity(core::Conversation& c, const Activity* before) const;
   // Applies `batch` in one transaction; one result per write, in order.
   std::vector<core::Result<core::WriteResult>> commit_batch(std::vector<Pending>& batch);
   core::Result<core::WriteResult> apply(const core::Write& w);
@@ -105,7 +129,12 @@ class SqliteStore final : public core::Store {
   std::deque<Pending> queue_;
   std::uint64_t submitted_ = 0;  // writes ever queued
   std::uint64_t completed_ = 0;  // writes whose callbacks have run (a prefix of submitted_)
+  std::uint64_t activity_requested_ = 0;  // list() calls that asked for activity written
+  std::uint64_t activity_written_ = 0;    // ... and how many of those are answered
   bool stopping_ = false;
+
+  mutable std::mutex activity_mu_;
+  std::unordered_map<std::string, Activity> activity_;  // by conversation id
 
   std::mutex readers_mu_;
   std::condition_variable readers_cv_;

@@ -438,10 +438,13 @@ TEST(SqliteStore, NotesAreExcludedUnlessAsked) {
 TEST(SqliteStore, DataSurvivesCloseAndReopen) {
   TempDir dir;
   const std::string path = dir.file("baton.db");
+  // As the hub writes it: the row's last_seq is that of its latest event.
+  auto c1 = make_conversation("c1", 10);
+  c1.last_seq = 1;
   {
     auto store = open_store(path);
     Write w;
-    w.conversation = make_conversation("c1", 10);
+    w.conversation = c1;
     w.event = make_event("c1", 1, "a");
     w.put_session = AgentSession{"tok", "ana", 100, 200};
     ASSERT_TRUE(write_and_wait(*store, w));
@@ -449,7 +452,7 @@ TEST(SqliteStore, DataSurvivesCloseAndReopen) {
   auto store = open_store(path);
   auto c = store->conversation("c1");
   ASSERT_TRUE(c && c->has_value());
-  expect_same(**c, make_conversation("c1", 10));
+  expect_same(**c, c1);
   auto evs = store->events("c1", 0, 10, true);
   ASSERT_TRUE(evs);
   ASSERT_EQ(evs->size(), 1u);
@@ -462,6 +465,101 @@ TEST(SqliteStore, DataSurvivesCloseAndReopen) {
   ASSERT_TRUE(dup);
   EXPECT_TRUE(dup->duplicate);
   EXPECT_EQ(dup->seq, 1);
+}
+
+// An activity-only write leaves the row for later; reads see the activity at once.
+Write activity_write(Conversation c, const Event& e) {
+  c.last_seq = e.seq;
+  c.last_message = e.text;
+  c.updated_at = e.at;
+  Write w;
+  w.event = e;
+  w.conversation = std::move(c);
+  w.activity_only = true;
+  return w;
+}
+
+TEST(SqliteStore, ActivityOnlyWritesAreReadBackAtOnceAndKeptAcrossReopen) {
+  TempDir dir;
+  const std::string path = dir.file("baton.db");
+  const auto c1 = make_conversation("c1", 10);
+  {
+    // Long enough that only list() and closing the store write the rows.
+    auto store = open_store(path, SqliteOptions{.activity_delay = std::chrono::hours(1)});
+    ASSERT_TRUE(write_and_wait(*store, conversation_write(c1)));
+    ASSERT_TRUE(write_and_wait(*store, conversation_write(make_conversation("c2", 50))));
+    ASSERT_TRUE(write_and_wait(*store, activity_write(c1, make_event("c1", 1))));
+    ASSERT_TRUE(write_and_wait(*store, activity_write(c1, make_event("c1", 2))));
+
+    auto c = store->conversation("c1");
+    ASSERT_TRUE(c && c->has_value());
+    EXPECT_EQ((*c)->last_seq, 2);
+    EXPECT_EQ((*c)->last_message, "message 2");
+    EXPECT_EQ((*c)->updated_at, 2002);
+    auto live = store->load_live();
+    ASSERT_TRUE(live);
+    ASSERT_EQ(live->size(), 2u);
+    for (const auto& l : *live) EXPECT_EQ(l.last_seq, l.id == "c1" ? 2 : 0) << l.id;
+    // c1 moved ahead of c2 (updated 2002 > 50) in the rows that list() orders by.
+    auto page = store->list(ListQuery{.limit = 1});
+    ASSERT_TRUE(page);
+    ASSERT_EQ(page->size(), 1u);
+    EXPECT_EQ(page->front().id, "c1");
+    EXPECT_EQ(page->front().updated_at, 2002);
+
+    ASSERT_TRUE(write_and_wait(*store, activity_write(c1, make_event("c1", 3))));
+  }
+  auto store = open_store(path);
+  auto c = store->conversation("c1");
+  ASSERT_TRUE(c && c->has_value());
+  EXPECT_EQ((*c)->last_seq, 3);
+  EXPECT_EQ((*c)->last_message, "message 3");
+  EXPECT_EQ((*c)->updated_at, 2003);
+}
+
+TEST(SqliteStore, AWholeRowWriteSupersedesPendingActivity) {
+  TempDir dir;
+  auto store = open_store(dir.file("baton.db"), SqliteOptions{.activity_delay = std::chrono::hours(1)});
+  auto c1 = make_conversation("c1", 10);
+  ASSERT_TRUE(write_and_wait(*store, conversation_write(c1)));
+  ASSERT_TRUE(write_and_wait(*store, activity_write(c1, make_event("c1", 1))));
+  // Closed: the whole row, with its latest activity.
+  auto closed = make_conversation("c1", 3000, ConversationState::closed);
+  closed.last_seq = 2;
+  closed.last_message = "message 1";
+  Write w;
+  w.conversation = closed;
+  w.event = make_event("c1", 2, "", EventKind::closed);
+  ASSERT_TRUE(write_and_wait(*store, w));
+  auto c = store->conversation("c1");
+  ASSERT_TRUE(c && c->has_value());
+  expect_same(**c, closed);
+}
+
+TEST(SqliteStore, ActivityLostInACrashIsRebuiltFromTheEventsOnOpen) {
+  TempDir dir;
+  const std::string path = dir.file("baton.db");
+  {
+    auto store = open_store(path);
+    // What a crash leaves behind: events stored, the live row not yet brought up to them.
+    ASSERT_TRUE(write_and_wait(*store, conversation_write(make_conversation("c1", 10))));
+    ASSERT_TRUE(write_and_wait(*store, event_write(make_event("c1", 1))));
+    ASSERT_TRUE(write_and_wait(*store, event_write(make_event("c1", 2))));
+    ASSERT_TRUE(write_and_wait(*store, event_write(make_event("c1", 3, "", EventKind::joined,
+                                                                  AuthorKind::agent))));
+    // A closed conversation's row is whole by contract and left alone.
+    ASSERT_TRUE(write_and_wait(*store, conversation_write(make_conversation("c2", 10, ConversationState::closed))));
+    ASSERT_TRUE(write_and_wait(*store, event_write(make_event("c2", 1))));
+  }
+  auto store = open_store(path);
+  auto c = store->conversation("c1");
+  ASSERT_TRUE(c && c->has_value());
+  EXPECT_EQ((*c)->last_seq, 3);
+  EXPECT_EQ((*c)->last_message, "message 2");  // the latest message, not the joined event
+  EXPECT_EQ((*c)->updated_at, 2003);
+  auto c2 = store->conversation("c2");
+  ASSERT_TRUE(c2 && c2->has_value());
+  EXPECT_EQ((*c2)->last_seq, 0);
 }
 
 TEST(SqliteStore, DestructorCompletesEveryQueuedWrite) {
