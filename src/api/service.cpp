@@ -925,6 +925,9 @@ void ApiService::join(const Request& req, Respond respond) {
 }
 
 void ApiService::handoff(const Request& req, Respond respond) {
+  // Another site cannot read the answer, but answering clears the cookie: only our
+  // own chat page may spend it.
+  if (!same_origin_write(req)) return respond(error_response(Errc::forbidden, "cross-site request refused"));
   std::string cookie = req.cookie("baton_handoff");
   auto dot = cookie.find('.');
   if (dot == std::string::npos || cookie.size() > 200)

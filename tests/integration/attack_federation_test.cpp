@@ -271,6 +271,19 @@ TEST(AttackFederation, TheTransferPageAndJoinGoOnlyWhereTheConfigurationSays) {
                      "code=" + m.code + "&next=%2F%2Fevil.example&return=https%3A%2F%2Fevil.example", kForm);
   ASSERT_EQ(joined.status, 303) << joined.body;
   EXPECT_EQ(joined.header("Location"), "/chat?site=nw&joined=1");
+  // Another site cannot spend the handoff cookie before the chat page does.
+  std::string cookie = joined.header("Set-Cookie").substr(0, joined.header("Set-Cookie").find(';'));
+  for (auto headers : std::vector<std::vector<std::pair<std::string, std::string>>>{
+           {{"Cookie", cookie}, {"Origin", "http://evil.example"}},
+           {{"Cookie", cookie}, {"Sec-Fetch-Site", "cross-site"}}}) {
+    auto stolen = http(t.dest->port(), "POST", "/api/visitor/handoff", {}, headers);
+    EXPECT_EQ(stolen.status, 403);
+    EXPECT_EQ(stolen.body.find("token"), std::string::npos);
+    EXPECT_EQ(stolen.header("Set-Cookie"), "");
+  }
+  auto own = http(t.dest->port(), "POST", "/api/visitor/handoff", {},
+                  {{"Cookie", cookie}, {"Origin", t.dc.public_url}, {"Sec-Fetch-Site", "same-origin"}});
+  EXPECT_EQ(own.status, 200) << own.body;
   // And once used, the code is spent.
   auto again = http(t.dest->port(), "POST", "/join", "code=" + m.code, kForm);
   EXPECT_EQ(again.status, 404);
