@@ -67,7 +67,9 @@ core::Result<bool> get_bool(const json::object& o, std::string_view key, bool fa
 std::string error_json(core::Errc code, std::string_view message) {
   json::object inner;
   inner["code"] = core::errc_name(code);
-  inner["message"] = message;
+  // Messages may quote the request (a queue or agent name from a URL), which
+  // need not be UTF-8; JSON must be.
+  inner["message"] = core::to_valid_utf8(message);
   json::object outer;
   outer["error"] = std::move(inner);
   return json::serialize(outer);

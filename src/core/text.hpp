@@ -14,6 +14,9 @@ bool valid_utf8(std::string_view s);
 // Number of Unicode code points in valid UTF-8 `s`.
 std::size_t utf8_length(std::string_view s);
 
+// `s` with every byte that does not belong to a well-formed sequence replaced by
+// U+FFFD, so that it can go into JSON (which must be UTF-8) whatever it held.
+std::string to_valid_utf8(std::string_view s);
 // At most `max_bytes` bytes of `s`, cut on a code point boundary.
 std::string utf8_prefix(std::string_view s, std::size_t max_bytes);
 

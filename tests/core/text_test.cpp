@@ -323,5 +323,17 @@ TEST(RandomHelpers, TokenIsBase64UrlOfTheRandomBytes) {
   EXPECT_EQ(r.token(32).size(), 43u);
 }
 
+// ---- to_valid_utf8 -------------------------------------------------------------------------------
+
+TEST(ToValidUtf8, KeepsValidTextAndReplacesEachStrayByte) {
+  EXPECT_EQ(to_valid_utf8("héllo"), "héllo");
+  EXPECT_EQ(to_valid_utf8(bytes({'a', 0xFF, 'b'})), "a\xEF\xBF\xBD" "b");
+  // A truncated sequence, an overlong and a surrogate: every byte replaced once.
+  EXPECT_EQ(to_valid_utf8(bytes({0xE2, 0x82})), "\xEF\xBF\xBD\xEF\xBF\xBD");
+  EXPECT_EQ(to_valid_utf8(bytes({0xC0, 0xAF})), "\xEF\xBF\xBD\xEF\xBF\xBD");
+  EXPECT_TRUE(valid_utf8(to_valid_utf8(bytes({0xED, 0xA0, 0x80, 'x', 0xF0, 0x9F, 0x98, 0x80}))));
+  EXPECT_EQ(to_valid_utf8(bytes({0xF0, 0x9F, 0x98, 0x80})), "😀");
+}
+
 }  // namespace
 }  // namespace baton::core
