@@ -10,6 +10,7 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <stdexcept>
 
 #include <fcntl.h>
@@ -172,16 +173,53 @@ Visitor start_chat(std::uint16_t port, const std::string& first_message, const s
   return {std::string(v.at("conversation").as_string()), std::string(v.at("token").as_string())};
 }
 
+// Every operation on the stream runs on the client's own thread (`runner`), so reads
+// and writes never touch the stream from two threads at once; the test thread hands
+// writes over and waits for their completion.
 struct WsClient::Impl {
   net::io_context io;
+  net::executor_work_guard<net::io_context::executor_type> work{io.get_executor()};
   websocket::stream<beast::tcp_stream> ws{io};
-  std::thread reader;
-  std::mutex mu;
+  std::thread runner;
+  beast::flat_buffer buf;
+  std::deque<std::pair<std::string, std::shared_ptr<std::promise<beast::error_code>>>> outbox;
+  bool writing = false;
+
+  std::mutex mu;  // guards what the test thread reads: inbox, closed, close_code
   std::condition_variable cv;
   std::deque<json::object> inbox;
   bool closed = false;
   int close_code = 0;
-  std::mutex write_mu;
+
+  void read_next() {
+    ws.async_read(buf, [this](beast::error_code ec, std::size_t) {
+      std::lock_guard lock(mu);
+      if (ec) {
+        closed = true;
+        close_code = ws.reason().code;
+        cv.notify_all();
+        return;
+      }
+      boost::system::error_code jec;
+      auto v = json::parse(beast::buffers_to_string(buf.data()), jec);
+      buf.consume(buf.size());
+      if (!jec && v.is_object()) inbox.push_back(std::move(v.as_object()));
+      cv.notify_all();
+      net::post(io, [this] { read_next(); });
+    });
+  }
+
+  void write_next() {
+    if (writing || outbox.empty()) return;
+    writing = true;
+    ws.async_write(net::buffer(outbox.front().first), [this](beast::error_code ec, std::size_t) {
+      auto done = std::move(outbox.front().second);
+      outbox.pop_front();
+      writing = false;
+      done->set_value(ec);
+      write_next();
+    });
+  }
 };
 
 WsClient::WsClient(std::uint16_t port, std::vector<std::pair<std::string, std::string>> headers)
@@ -195,42 +233,36 @@ WsClient::WsClient(std::uint16_t port, std::vector<std::pair<std::string, std::s
   }));
   s.ws.read_message_max(64 * 1024 * 1024);
   s.ws.handshake("127.0.0.1:" + std::to_string(port), "/ws");
-  s.reader = std::thread([this] {
-    auto& s = *impl_;
-    for (;;) {
-      beast::flat_buffer buf;
-      beast::error_code ec;
-      s.ws.read(buf, ec);
-      std::lock_guard lock(s.mu);
-      if (ec) {
-        s.closed = true;
-        s.close_code = s.ws.reason().code;
-        s.cv.notify_all();
-        return;
-      }
-      auto text = beast::buffers_to_string(buf.data());
-      boost::system::error_code jec;
-      auto v = json::parse(text, jec);
-      if (!jec && v.is_object()) s.inbox.push_back(std::move(v.as_object()));
-      s.cv.notify_all();
-    }
-  });
+  s.ws.text(true);
+  s.read_next();
+  s.runner = std::thread([this] { impl_->io.run(); });
 }
 
 WsClient::~WsClient() {
   close();
-  if (impl_->reader.joinable()) impl_->reader.join();
+  impl_->work.reset();
+  if (impl_->runner.joinable()) impl_->runner.join();
 }
 
 void WsClient::close() {
-  beast::error_code ec;
-  beast::get_lowest_layer(impl_->ws).socket().shutdown(tcp::socket::shutdown_both, ec);
+  auto& s = *impl_;
+  net::post(s.io, [&s] {
+    beast::error_code ec;
+    beast::get_lowest_layer(s.ws).socket().shutdown(tcp::socket::shutdown_both, ec);
+  });
 }
 
 void WsClient::send_raw(const std::string& text) {
-  std::lock_guard lock(impl_->write_mu);
-  impl_->ws.text(true);
-  impl_->ws.write(net::buffer(text));
+  auto& s = *impl_;
+  auto done = std::make_shared<std::promise<beast::error_code>>();
+  auto result = done->get_future();
+  net::post(s.io, [&s, text, done] {
+    s.outbox.emplace_back(text, done);
+    s.write_next();
+  });
+  if (result.wait_for(kDeadline) != std::future_status::ready)
+    throw std::runtime_error("timed out writing to the WebSocket");
+  if (auto ec = result.get()) throw beast::system_error(ec);
 }
 
 void WsClient::send(const json::value& v) { send_raw(json::serialize(v)); }
