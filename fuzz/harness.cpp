@@ -100,10 +100,12 @@ struct Org::Parts {
   std::unique_ptr<federation::PeerClient> peer_client;
   std::string conversation, visitor_token, agent_token;
 
+  // Callbacks may run on other threads; this makes run_until look at `done` again.
+  void wake() { net::post(io, [] {}); }
   // Runs the io_context until `done`, then until the hub, the blocking pool and
   // the store have nothing left to do.
   void run_until(const std::atomic<bool>& done) {
-    while (!done.load()) io.run_one_for(std::chrono::milliseconds(5));
+    while (!done.load()) io.run_one_for(std::chrono::milliseconds(50));
     settle();
   }
   void new_conversation() {
@@ -118,6 +120,7 @@ struct Org::Parts {
       conversation = r->conversation.id;
       visitor_token = r->token;
       done = true;
+      wake();
     });
     run_until(done);
   }
@@ -127,6 +130,7 @@ struct Org::Parts {
       if (!r) std::abort();
       agent_token = r->token;
       done = true;
+      wake();
     });
     run_until(done);
   }
@@ -138,6 +142,7 @@ struct Org::Parts {
     hub->authenticate_visitor(conversation, visitor_token, [&](core::Result<core::Conversation> r) {
       live = r && (r->state == core::ConversationState::waiting || r->state == core::ConversationState::active);
       done = true;
+      wake();
     });
     run_until(done);
     if (!live) new_conversation();
@@ -146,6 +151,7 @@ struct Org::Parts {
     sessions->resolve(agent_token, [&](core::Result<api::Actor> r) {
       signed_in = r.ok();
       done = true;
+      wake();
     });
     run_until(done);
     if (!signed_in) sign_in();
@@ -257,6 +263,7 @@ http::Response Org::handle(http::Request req) {
     std::lock_guard lock(mu);
     out = std::move(r);
     done = true;
+    p_->wake();
   });
   p_->run_until(done);
   std::lock_guard lock(mu);
