@@ -95,3 +95,30 @@ fuzz: fuzzers
 
 fuzz-smoke: fuzzers
 	fuzz/run.sh $(ASAN_BUILD) $(FUZZ_SMOKE_SECONDS)
+
+# Sanitizers (docs/operations.md, "Tests under sanitizers"). `make sanitize` runs the
+# unit and integration tests in $(ASAN_BUILD), the clang build the fuzzers live in
+# (AddressSanitizer + UndefinedBehaviorSanitizer, -O1). `make tsan` runs them under
+# ThreadSanitizer in a GCC build of its own ($(TSAN_BUILD), -O1). CI runs both after
+# `make test` (.ci/run).
+TSAN_BUILD ?= build-tsan
+SANITIZER_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
+  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+.PHONY: sanitize tsan check
+
+sanitize: deps $(ASAN_BUILD)/build.ninja
+	cmake --build $(ASAN_BUILD) -j $(JOBS) --target baton baton_unit_tests baton_integration_tests
+	$(SANITIZER_ENV) $(ASAN_BUILD)/tests/baton_unit_tests --gtest_brief=1
+	$(SANITIZER_ENV) $(ASAN_BUILD)/tests/baton_integration_tests --gtest_brief=1
+
+$(TSAN_BUILD)/build.ninja:
+	cmake -S . -B $(TSAN_BUILD) -G Ninja -DBATON_TSAN=ON -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -g"
+
+tsan: deps $(TSAN_BUILD)/build.ninja
+	cmake --build $(TSAN_BUILD) -j $(JOBS) --target baton baton_unit_tests baton_integration_tests
+	$(SANITIZER_ENV) $(TSAN_BUILD)/tests/baton_unit_tests --gtest_brief=1
+	$(SANITIZER_ENV) $(TSAN_BUILD)/tests/baton_integration_tests --gtest_brief=1
+
+# Everything CI runs: every test, then the tests again under the sanitizers.
+check: test sanitize tsan
