@@ -38,7 +38,8 @@ void usage() {
   --rss-slack-mib M         memory flat: allowed growth, MiB (default 8) ...
   --rss-slack-percent P     ... plus P % of the second third's peak (default 10)
   --no-rss-check            do not check memory (sanitizer builds)
-  --fd-slack N              descriptors flat: allowed growth beyond the soak's own connections (default 16)
+  --fd-slack N              descriptors flat: allowed growth beyond the soak's own connections
+                            (default 16, plus 1 per 200 conversations)
 )";
 }
 

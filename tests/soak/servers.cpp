@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -105,7 +106,9 @@ void Server::write_config() const {
     << "threads = " << conf_.threads << "\n\n"
     << "[limits]\n"
     << "# Every soak connection comes from a few loopback addresses, as from a proxy.\n"
-    << "max_connections_per_ip = 1000000\n\n";
+    << "max_connections_per_ip = 1000000\n"
+    << "ws_queue_messages = " << conf_.ws_queue_messages << "\n"
+    << "ws_queue_bytes = " << std::max(1 << 20, conf_.ws_queue_messages * 1024) << "\n\n";
   if (conf_.federation) c << "[federation]\nkey_file = \"baton.key\"\n\n";
   for (const auto& q : conf_.queues) {
     c << "[[queues]]\nname = " << toml_string(q) << "\n\n";

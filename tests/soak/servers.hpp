@@ -38,6 +38,11 @@ struct ServerConf {
   bool federation = false;
   std::vector<PeerConf> peers;
   int threads = 0;
+  // limits.ws_queue_messages. The soak's agents each follow up to 100 conversations
+  // and hear of every change in their queue: far more than a person's console,
+  // read by one client thread on a shared machine. Slow readers are the fault
+  // tests' business, not the soak's.
+  int ws_queue_messages = 4096;
 };
 
 class Server {

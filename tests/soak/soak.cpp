@@ -83,6 +83,32 @@ std::string_view type_of(std::string_view msg) {
   return end == std::string_view::npos ? std::string_view{} : msg.substr(head.size(), end - head.size());
 }
 
+// The string value of the first `"key":"` in a server event, unescaped as is: for
+// the hot path, where the soak's own ids and texts never hold quotes.
+std::string_view quick_string(std::string_view msg, std::string_view key) {
+  for (std::size_t from = 0;;) {
+    auto p = msg.find(key, from);
+    if (p == std::string_view::npos) return {};
+    from = p + key.size();
+    if (p == 0 || msg[p - 1] != '"' || msg.substr(from, 3) != "\":\"") continue;
+    auto start = from + 3, end = msg.find('"', start);
+    return end == std::string_view::npos ? std::string_view{} : msg.substr(start, end - start);
+  }
+}
+
+std::int64_t quick_int(std::string_view msg, std::string_view key) {
+  for (std::size_t from = 0;;) {
+    auto p = msg.find(key, from);
+    if (p == std::string_view::npos) return -1;
+    from = p + key.size();
+    if (p == 0 || msg[p - 1] != '"' || msg.substr(from, 2) != "\":") continue;
+    std::int64_t v = 0;
+    bool any = false;
+    for (auto i = from + 2; i < msg.size() && msg[i] >= '0' && msg[i] <= '9'; ++i, any = true) v = v * 10 + (msg[i] - '0');
+    return any ? v : -1;
+  }
+}
+
 std::string str(const json::object& o, std::string_view key) {
   auto it = o.find(key);
   return it != o.end() && it->value().is_string() ? std::string(it->value().as_string()) : std::string();
@@ -528,7 +554,7 @@ class Soak {
     c.ws->on_message([this, cp, raw](std::string_view m) {
       if (cp->ws.get() == raw) on_visitor(*cp, m);
     });
-    c.ws->on_close([this, cp, raw](const std::string&) {
+    c.ws->on_close([cp, raw](const std::string&) {
       if (cp->ws.get() != raw) return;
       cp->ws_open = false;
       cp->waker.notify();
@@ -693,15 +719,15 @@ class Soak {
   }
 
   // An event with our client id reached `receiver` (agent index, -1 = visitor).
-  void delivered(const json::object& e, int receiver) {
-    std::int64_t k = message_index(str(e, "client_id"));
+  void delivered(std::string_view conversation, std::string_view client_id, int receiver) {
+    std::int64_t k = message_index(client_id);
     if (k < 0) return;
     if (static_cast<std::uint64_t>(k) >= msgs_.size()) {
       ++stray_;
       return;
     }
     Msg& m = msgs_[static_cast<std::size_t>(k)];
-    if (conv_ids_[m.conv] != str(e, "conversation")) {
+    if (conv_ids_[m.conv] != conversation) {
       ++misrouted_;
       return;
     }
@@ -761,14 +787,16 @@ class Soak {
   void on_visitor(Chat& c, std::string_view msg) {
     auto type = type_of(msg);
     if (type == "position" || type == "typing" || type == "welcome" || type == "pong") return;
-    auto v = json::parse(msg);
-    const auto& o = v.as_object();
     if (type == "event") {
-      std::int64_t seq = num(o, "seq");
+      std::int64_t seq = quick_int(msg, "seq");
       if (seq <= c.last_seq) ++out_of_order_;
       c.last_seq = std::max(c.last_seq, seq);
-      delivered(o, -1);
-    } else if (type == "synced") {
+      delivered(quick_string(msg, "conversation"), quick_string(msg, "client_id"), -1);
+      return;
+    }
+    auto v = json::parse(msg);
+    const auto& o = v.as_object();
+    if (type == "synced") {
       c.synced = true;
       c.waker.notify();
     } else if (type == "ack") {
@@ -795,18 +823,27 @@ class Soak {
       main_waker_->notify();
       return;
     }
-    auto v = json::parse(msg);
-    const auto& o = v.as_object();
+    // The hot path without a full parse: events, and the many conversation updates
+    // about queue-mates' conversations, which need nothing from this agent.
     if (type == "event") {
-      std::string conv = str(o, "conversation");
+      std::string conv(quick_string(msg, "conversation"));
       auto s = a.streams.find(conv);
       if (s != a.streams.end()) {
-        std::int64_t seq = num(o, "seq");
+        std::int64_t seq = quick_int(msg, "seq");
         if (seq <= s->second.last_seq) ++out_of_order_;
         s->second.last_seq = std::max(s->second.last_seq, seq);
       }
-      delivered(o, i);
-    } else if (type == "ack") {
+      delivered(conv, quick_string(msg, "client_id"), i);
+      return;
+    }
+    if (type == "conversation" && msg.find("\"agent\":\"" + a.name + "\"") == std::string_view::npos) {
+      std::string id(quick_string(msg, "id"));
+      auto cl = claims_.find(id);
+      if (!a.streams.count(id) && (cl == claims_.end() || !cl->second.count(i))) return;
+    }
+    auto v = json::parse(msg);
+    const auto& o = v.as_object();
+    if (type == "ack") {
       acked(o);
     } else if (type == "synced") {
       std::string conv = str(o, "conversation");
@@ -1047,9 +1084,12 @@ class Soak {
               mem.describe(1024 * 1024, "MiB") + ", allowed " + std::to_string(allowed_rss / (1024 * 1024)).substr(0, 5) + " MiB");
       // Descriptors beyond the connections the soak holds at that moment: the
       // count of connections swings with the transfers' waves, this must not.
+      // Sampling is not atomic: connections the soak just opened or closed may not
+      // be accepted or closed by the server yet, a few per hundred conversations.
       Flatness fd = flatness(ts, other_fds, o_.seconds);
-      check(who + ": file descriptors flat (beyond the soak's own connections)", fd.valid && fd.growth <= o_.fd_slack,
-            fd.describe(1, "") + ", allowed " + std::to_string(o_.fd_slack));
+      std::int64_t allowed_fds = o_.fd_slack + o_.conversations / 200;
+      check(who + ": file descriptors flat (beyond the soak's own connections)", fd.valid && fd.growth <= allowed_fds,
+            fd.describe(1, "") + ", allowed " + std::to_string(allowed_fds));
       check(who + ": file descriptors back to the baseline once the visitors left",
             end_fds[s] >= 0 && end_fds[s] <= baseline_fds_[s] + o_.end_fd_slack,
             std::to_string(end_fds[s]) + " open, " + std::to_string(baseline_fds_[s]) + " before the first visitor");

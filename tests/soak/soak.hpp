@@ -49,7 +49,8 @@ struct Options {
   double rss_slack_percent = 10;
   bool check_rss = true;       // off under sanitizers (their quarantine grows)
   // Descriptors flat: beyond the connections the soak holds open to the server
-  // when sampled, the last third's peak over the second third's.
+  // when sampled, the last third's peak over the second third's; plus one per
+  // 200 conversations.
   int fd_slack = 16;
   int end_fd_slack = 8;        // after every visitor left, vs. before any came
   double settle_s = 120;       // to finish lifetimes and deliveries at the end
