@@ -230,13 +230,16 @@ struct Journey {
         if (t.contains("queues") && !t.contains("to_queue")) {
           confirm(id);
           alice->expect([](const json::object& m) { return is_reply(m, "transfer.confirm"); });
-          // Its context is answered (or refused) on its own: wait for the outcome.
-          transfer_event([&](const json::object& x) { return str(x, "id") == id && str(x, "state") != "offering"; });
         } else {
           // The question or its answer died with a process: the agent calls it off.
           alice->send(json::object{{"type", "transfer.cancel"}, {"transfer", id}});
           alice->expect([](const json::object& m) { return is_reply(m, "transfer.cancel"); });
         }
+        // What the agent did (or what happened meanwhile, when the reply is an error)
+        // is stored a moment after the reply: wait until the record moves on. A
+        // confirmed offer moves on when the context is answered or refused.
+        bool moved = wait_until([&] { return str(latest_transfer(), "state") != "offering"; });
+        if (!moved) throw std::runtime_error("the offer did not move on: " + json::serialize(latest_transfer()));
         continue;
       }
       if (state == "moving") {
@@ -357,6 +360,13 @@ class KillNine : public ::testing::TestWithParam<Case> {};
 TEST_P(KillNine, VisitorKeepsOneOwnerAndEveryMessage) {
   const Case c = GetParam();
   ChildPair p;
+  struct LogsOnFailure {
+    ChildPair& p;
+    ~LogsOnFailure() {
+      if (std::uncaught_exceptions() > 0 || ::testing::Test::HasFailure())
+        std::cerr << "origin log:\n" << p.origin->log_tail() << "\ndestination log:\n" << p.dest->log_tail() << "\n";
+    }
+  } logs{p};
   Journey j(p);
   FaultyProxy* held = nullptr;  // where the step's message waits
 
