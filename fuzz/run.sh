@@ -30,13 +30,22 @@ for t in "${targets[@]}"; do
   rm -rf "$corpus"
   mkdir -p "$corpus"
   cp fuzz/corpus/"$name"/* "$corpus"/ 2>/dev/null || true
+  # A dictionary of the input's keywords, where there is one (fuzz/dict/).
+  dict=()
+  case $name in
+    realtime) dict=(-dict=fuzz/dict/realtime.dict) ;;
+    federation) dict=(-dict=fuzz/dict/federation.dict) ;;
+    api | http_request) dict=(-dict=fuzz/dict/http.dict) ;;
+    structured_fields | signature) dict=(-dict=fuzz/dict/structured_fields.dict) ;;
+    config) dict=(-dict=fuzz/dict/config.dict) ;;
+  esac
   log="$work/$name.log"
   echo "fuzz: $name for ${seconds}s"
   # -timeout: one input taking longer is a hang; -rss_limit_mb: a leak or a blow-up.
   ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1} \
   UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
     "$bin" -max_total_time="$seconds" -timeout=25 -rss_limit_mb=2560 \
-      -print_final_stats=1 -artifact_prefix="$work/artifacts/$name-" "$corpus" >"$log" 2>&1
+      -print_final_stats=1 "${dict[@]}" -artifact_prefix="$work/artifacts/$name-" "$corpus" >"$log" 2>&1
   status=$?
   if [ $status -ne 0 ]; then
     echo "fuzz: $name FAILED (exit $status); see $log and $work/artifacts/" >&2
