@@ -83,6 +83,8 @@ class Db {
   // Whether the main database was opened read-only (e.g. a write-protected file).
   bool read_only() const;
   const std::string& path() const { return path_; }
+  // The connection, for the SQLite calls this class does not wrap (sqlite3_wal_hook).
+  sqlite3* handle() const { return db_; }
 
  private:
   struct Cached;

@@ -112,6 +112,8 @@ CREATE INDEX transfers_open ON transfers (deadline) WHERE deadline <> 0;
 
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 constexpr int kBusyTimeoutMs = 5000;
+// How long a transaction keeps taking in writes queued while it applies others.
+constexpr auto kGatherBudget = std::chrono::microseconds(1000);
 
 const std::string kConversationColumns =
     "id, site, queue, state, agent, visitor_name, visitor_email, visitor_page, "
@@ -350,7 +352,14 @@ Status configure_writer(Db& db, const SqliteOptions& opts) {
     return Error{Errc::unavailable, "database " + db.path() + ": cannot switch to WAL mode"};
   }
   const std::string sync = opts.synchronous_full ? "FULL" : "NORMAL";
-  if (auto st = db.exec("PRAGMA synchronous = " + sync + "; PRAGMA foreign_keys = ON"); !st) {
+  // wal_autocheckpoint = 0: the commit that crosses 1 000 WAL pages would otherwise
+  // copy them into the database file (and fsync it) before its writes are
+  // acknowledged; the checkpointer thread does it instead. journal_size_limit: the
+  // WAL file is cut back to 64 MiB when it starts over.
+  if (auto st = db.exec("PRAGMA synchronous = " + sync +
+                        "; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0;"
+                        " PRAGMA journal_size_limit = 67108864");
+      !st) {
     return with_path(db.path(), st.error());
   }
   return core::ok_status();
@@ -475,13 +484,53 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path,
     }
     readers.push_back(std::move(*reader));
   }
+  auto checkpointer = Db::open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX);
+  if (!checkpointer) return checkpointer.error();
+  if (auto st = checkpointer->exec("PRAGMA synchronous = " + std::string(opts.synchronous_full ? "FULL" : "NORMAL"));
+      !st) {
+    return with_path(path, st.error());
+  }
   return std::unique_ptr<SqliteStore>(
-      new SqliteStore(std::move(*writer), std::move(readers), opts));
+      new SqliteStore(std::move(*writer), std::move(readers), std::move(*checkpointer), opts));
 }
 
-SqliteStore::SqliteStore(Db writer, std::vector<Db> readers, SqliteOptions opts)
-    : opts_(opts), writer_db_(std::move(writer)), idle_readers_(std::move(readers)) {
+SqliteStore::SqliteStore(Db writer, std::vector<Db> readers, Db checkpointer, SqliteOptions opts)
+    : opts_(opts),
+      writer_db_(std::move(writer)),
+      idle_readers_(std::move(readers)),
+      checkpoint_db_(std::move(checkpointer)) {
+  sqlite3_wal_hook(writer_db_.handle(), &SqliteStore::on_wal_commit, this);
+  checkpointer_ = std::thread([this] { run_checkpointer(); });
   writer_ = std::thread([this] { run_writer(); });
+}
+
+int SqliteStore::on_wal_commit(void* store, sqlite3*, const char*, int pages) {
+  if (pages >= kCheckpointPages) {
+    auto* self = static_cast<SqliteStore*>(store);
+    {
+      std::lock_guard lk(self->checkpoint_mu_);
+      self->checkpoint_wanted_ = true;
+    }
+    self->checkpoint_cv_.notify_one();
+  }
+  return SQLITE_OK;
+}
+
+void SqliteStore::run_checkpointer() {
+  std::unique_lock lk(checkpoint_mu_);
+  for (;;) {
+    checkpoint_cv_.wait(lk, [&] { return checkpoint_stop_ || checkpoint_wanted_; });
+    if (checkpoint_stop_) return;
+    checkpoint_wanted_ = false;
+    lk.unlock();
+    auto st = checkpoint_db_.prepare("PRAGMA wal_checkpoint(PASSIVE)");
+    if (!st) {
+      spdlog::warn("store: checkpoint: {}", st.error().message);
+    } else if (auto row = st->step(); !row) {
+      spdlog::warn("store: checkpoint: {}", row.error().message);
+    }
+    lk.lock();
+  }
 }
 
 SqliteStore::~SqliteStore() {
@@ -491,6 +540,12 @@ SqliteStore::~SqliteStore() {
   }
   queue_cv_.notify_all();
   writer_.join();
+  {
+    std::lock_guard lk(checkpoint_mu_);
+    checkpoint_stop_ = true;
+  }
+  checkpoint_cv_.notify_all();
+  checkpointer_.join();
   // Members go in reverse order: the readers close before the writer connection,
   // whose close (the last one) checkpoints the WAL into the database file.
 }
@@ -650,28 +705,47 @@ void SqliteStore::overlay_activity(Conversation& c, const Activity* before) cons
   c.updated_at = std::max(c.updated_at, before->updated_at);
 }
 
+bool SqliteStore::take_more(std::vector<Pending>& batch) {
+  std::lock_guard lk(queue_mu_);
+  const std::size_t room = opts_.max_batch - std::min(opts_.max_batch, batch.size());
+  const std::size_t n = std::min(queue_.size(), room);
+  for (std::size_t i = 0; i < n; ++i) {
+    batch.push_back(std::move(queue_.front()));
+    queue_.pop_front();
+  }
+  return n > 0;
+}
+
 std::vector<Result<WriteResult>> SqliteStore::commit_batch(std::vector<Pending>& batch) {
-  const std::size_t n = batch.size();
-  std::vector<Result<WriteResult>> results(n, Error{Errc::unavailable, "not applied"});
+  const Result<WriteResult> not_applied = Error{Errc::unavailable, "not applied"};
+  std::vector<Result<WriteResult>> results(batch.size(), not_applied);
   auto fail_range = [&](std::size_t from, std::size_t to, const std::string& why) {
     for (std::size_t j = from; j < to; ++j) {
       if (results[j]) results[j] = Error{Errc::unavailable, why};
     }
   };
   std::size_t i = 0;
-  while (i < n) {
+  while (i < batch.size()) {
     if (auto st = run(writer_db_, "BEGIN IMMEDIATE"); !st) {
       spdlog::error("store: cannot begin a transaction: {}", st.error().message);
-      for (std::size_t j = i; j < n; ++j) results[j] = Error{Errc::unavailable, st.error().message};
+      for (std::size_t j = i; j < batch.size(); ++j) results[j] = Error{Errc::unavailable, st.error().message};
       return results;
     }
     const std::size_t start = i;
+    const auto began = std::chrono::steady_clock::now();
     bool cancelled = false;
-    for (; i < n && !cancelled; ++i) {
-      results[i] = apply(batch[i].write);
-      // Some errors (SQLITE_FULL, SQLITE_IOERR, ...) make SQLite roll back the whole
-      // transaction; the writes before this one in it are then lost too.
-      cancelled = !results[i] && !writer_db_.in_transaction();
+    for (;;) {
+      for (; i < batch.size() && !cancelled; ++i) {
+        results[i] = apply(batch[i].write);
+        // Some errors (SQLITE_FULL, SQLITE_IOERR, ...) make SQLite roll back the whole
+        // transaction; the writes before this one in it are then lost too.
+        cancelled = !results[i] && !writer_db_.in_transaction();
+      }
+      // Writes that arrived while these were applied join the same commit: under
+      // load the batch grows with the load, an idle writer commits at once. Not for
+      // longer than kGatherBudget, so that a writer short of CPU still commits.
+      if (cancelled || std::chrono::steady_clock::now() - began >= kGatherBudget || !take_more(batch)) break;
+      results.resize(batch.size(), not_applied);
     }
     if (cancelled) {
       const std::string why = "rolled back with another write: " + results[i - 1].error().message;

@@ -96,7 +96,7 @@ class SqliteStore final : public core::Store {
   };
   class ReaderLease;
 
-  SqliteStore(Db writer, std::vector<Db> readers, SqliteOptions opts);
+  SqliteStore(Db writer, std::vector<Db> readers, Db checkpointer, SqliteOptions opts);
 
   // The latest activity of a conversation not yet in its row.
   struct Activity {
@@ -106,6 +106,14 @@ class SqliteStore final : public core::Store {
   };
 
   void run_writer();
+  // Checkpoints the WAL into the database file on a thread of its own (PASSIVE: it
+  // never blocks the writer), so that no commit pays for one; see sqlite-store.md.
+  void run_checkpointer();
+  // sqlite3_wal_hook of the writer's connection: after each commit, the WAL's size in
+  // pages; wakes the checkpointer past kCheckpointPages.
+  static int on_wal_commit(void* store, sqlite3* db, const char* name, int pages);
+  // SQLite's own default for wal_autocheckpoint.
+  static constexpr int kCheckpointPages = 1000;
   // Writer thread: writes pending activity to the rows, in a transaction of its own.
   void write_activity();
   // Notes in activity_ what a committed batch changed.
@@ -113,8 +121,11 @@ class SqliteStore final : public core::Store {
                        const std::vector<core::Result<core::WriteResult>>& results);
   // Applies pending activity of `c` (read from a row) to it.
   void overlay_activity(core::Conversation& c, const Activity* before) const;
-  // Applies `batch` in one transaction; one result per write, in order.
+  // Applies `batch` in one transaction, with the writes queued meanwhile (appended to
+  // `batch`, up to max_batch); one result per write, in order.
   std::vector<core::Result<core::WriteResult>> commit_batch(std::vector<Pending>& batch);
+  // Moves queued writes to `batch`, up to max_batch in all; false if none.
+  bool take_more(std::vector<Pending>& batch);
   core::Result<core::WriteResult> apply(const core::Write& w);
   bool take_injected_failure();
 
@@ -141,7 +152,16 @@ class SqliteStore final : public core::Store {
   std::vector<Db> idle_readers_;
 
   std::atomic<int> fail_writes_{0};
-  std::thread writer_;  // last: starts after everything above is built
+
+  Db checkpoint_db_;  // used only by the checkpointer thread
+  std::mutex checkpoint_mu_;
+  std::condition_variable checkpoint_cv_;
+  bool checkpoint_wanted_ = false;  // guarded by checkpoint_mu_
+  bool checkpoint_stop_ = false;
+
+  // Last: they start after everything above is built.
+  std::thread checkpointer_;
+  std::thread writer_;
 };
 
 }  // namespace baton::storage
