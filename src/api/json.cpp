@@ -137,7 +137,7 @@ json::object transfer_json(const core::Transfer& t) {
   if (!t.reason.empty()) o["reason"] = t.reason;
   o["created_at"] = t.created_at;
   o["updated_at"] = t.updated_at;
-  if (t.deadline) o["deadline"] = t.deadline;
+  if (t.deadline && core::is_open(t.state)) o["deadline"] = t.deadline;  // a closed record may keep one (a pending notice)
   if (t.kind == core::TransferKind::peer) {
     // What agents may see of a federated transfer's details; codes stay inside.
     boost::system::error_code ec;
