@@ -1,6 +1,7 @@
 #include "core/desk.hpp"
 
 #include <algorithm>
+#include <set>
 
 namespace baton::core {
 
@@ -107,11 +108,22 @@ void Desk::erase_waiting(const Conversation& c) {
 }
 
 std::vector<Assignment> Desk::route(Millis now) {
-  std::vector<RouterWaiting> waiting;
-  for (const auto& [queue, ids] : waiting_) {
-    for (const auto& id : ids) waiting.push_back({id, queue, live_.at(id).waiting_since});
+  // Only queues that an online agent with room serves can have a conversation
+  // assigned; the others are not even copied. Called on every create, close and
+  // status change, this used to copy every waiting conversation each time.
+  std::set<std::string, std::less<>> open_queues;
+  for (const auto& [name, a] : agents_) {
+    if (a.status != AgentStatus::online || a.load() >= a.profile.capacity) continue;
+    for (const auto& q : a.profile.queues) {
+      auto w = waiting_.find(q);
+      if (w != waiting_.end() && !w->second.empty()) open_queues.insert(q);
+    }
   }
-  if (waiting.empty()) return {};
+  if (open_queues.empty()) return {};
+  std::vector<RouterWaiting> waiting;
+  for (const auto& queue : open_queues) {
+    for (const auto& id : waiting_.find(queue)->second) waiting.push_back({id, queue, live_.at(id).waiting_since});
+  }
   std::vector<RouterAgent> agents;
   for (const auto& [name, a] : agents_) {
     agents.push_back({name, a.status == AgentStatus::online, a.load(), a.profile.capacity,
