@@ -35,8 +35,8 @@ void usage() {
   --sample-interval S       seconds between samples of RSS and descriptors (default 2)
   --sources N               client addresses 127.0.0.1..N (default 4)
   --server-threads N        the servers' network threads (default 0: one per core)
-  --rss-slack-mib M         memory flat: allowed growth, MiB (default 8) ...
-  --rss-slack-percent P     ... plus P % of the second third's peak (default 10)
+  --rss-slack-mib M         memory flat: allowed growth, MiB (default 5) ...
+  --rss-slack-percent P     ... plus P % of the second third's peak (default 5)
   --no-rss-check            do not check memory (sanitizer builds)
   --fd-slack N              descriptors flat: allowed growth beyond the soak's own connections
                             (default 16, plus 1 per 200 conversations)

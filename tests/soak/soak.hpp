@@ -45,8 +45,8 @@ struct Options {
   int server_threads = 0;
   // Flatness after the warm-up (the first third): the largest sample of the last
   // third may exceed the largest of the second third by at most these.
-  double rss_slack_mib = 8;
-  double rss_slack_percent = 10;
+  double rss_slack_mib = 5;
+  double rss_slack_percent = 5;
   bool check_rss = true;       // off under sanitizers (their quarantine grows)
   // Descriptors flat: beyond the connections the soak holds open to the server
   // when sampled, the last third's peak over the second third's; plus one per
