@@ -10,8 +10,10 @@
 #include <boost/json.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <deque>
 #include <exception>
 #include <functional>
@@ -1156,6 +1158,7 @@ class Soak {
                                         {"examples", std::move(examples)}};
     out["error_events"] = std::move(errs);
     out["other_failures"] = std::move(globals);
+    out["other_failures_not_listed"] = global_failures_more_;
     json::array ts;
     for (const auto& smp : samples_) ts.push_back(smp.t);
     out["sample_times_s"] = std::move(ts);
