@@ -888,6 +888,9 @@ void Hub::fed_outcome(const PeerSettings& peer, const std::string& action, const
           if (action == "arrived") r.body["late_messages"] = late_messages_json(late);
           return done(std::move(r));
         }
+        if ((*rec)->state == TransferState::moving)
+          // Ended here but not (yet) stored: its write is pending or failed. Asked again.
+          return done(fed_error(503, "unavailable", "this transfer's outcome is not stored yet; try again"));
         done(fed_error(409, "conflict", "this transfer already ended: " + std::string(core::transfer_state_name((*rec)->state))));
       });
     });
@@ -930,9 +933,15 @@ void Hub::fed_outcome(const PeerSettings& peer, const std::string& action, const
     // Only now, with the visitor confirmed at the destination, does the origin let go;
     // and it says so once that is stored (the record first, then the closing), so that
     // a crash cannot bring back here a visitor the destination already took.
+    // If it cannot be stored (a full disk), the destination is asked to try again: it
+    // keeps the visitor meanwhile, and a restart here finds the record still moving.
     finish(conv, core::ConversationState::transferred, "Transferred to " + peer.display_name + ".",
            Actor{core::AuthorKind::system, {}, {}, {}},
-           [done, reply = ok("completed")](core::Result<core::Ok>) mutable { done(std::move(reply)); });
+           [done, reply = ok("completed")](core::Result<core::Ok> stored) mutable {
+             if (!stored && stored.error().code == Errc::unavailable)
+               return done(fed_error(503, "unavailable", "the arrival could not be stored; try again"));
+             done(std::move(reply));
+           });
     announce_transfer(done_t);
     return;
   }

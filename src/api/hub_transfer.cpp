@@ -47,6 +47,14 @@ void Hub::load_transfers() {
     transfers_[id] = OpenTransfer{std::move(t), nullptr};
     arm_transfer_timer(id);
   }
+  // Destination: a holding conversation whose inbound record was never stored (the
+  // server stopped between writing the two) has nobody coming for it and no timer.
+  std::vector<std::string> orphans;
+  for (const auto& [id, c] : desk_.live())
+    if (c.state == core::ConversationState::transferring && c.agent.empty() && !open_transfer_of(id)) orphans.push_back(id);
+  for (const auto& id : orphans)
+    finish(id, core::ConversationState::abandoned, "The transfer did not complete.", Actor{core::AuthorKind::system, {}, {}, {}},
+           nullptr);
 }
 
 Hub::OpenTransfer* Hub::open_transfer_of(const std::string& conversation_id) {

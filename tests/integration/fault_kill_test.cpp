@@ -22,7 +22,7 @@
 //   conversation created), visitor moving (join code issued, transfer page shown),
 //   arrival notice sent, arrival answered (origin closing as transferred), agent
 //   connected at the destination; plus the arrival notice lost with the
-//   destination that sent it.
+//   destination that sent it, and the origin's disk full when the notice comes.
 #include <gtest/gtest.h>
 
 #include <map>
@@ -436,6 +436,37 @@ TEST_P(KillNine, VisitorKeepsOneOwnerAndEveryMessage) {
   }
 
   j.settle();
+  j.talk_with_owner();
+  j.check_invariants();
+}
+
+// The origin's disk is full when the arrival notice comes: it cannot store that
+// the visitor left, so it must not say it did. It asks the destination to try
+// again; the destination keeps the visitor and does; and an origin restarted (with
+// room again) completes the transfer from its stored, still moving, record.
+TEST(FederationFaults, OriginDiskFullWhenTheVisitorArrives) {
+  ChildPair p;
+  Journey j(p);
+  j.offer();
+  j.confirm(j.offered());
+  j.visitor->expect_type("move");
+  j.say(*j.visitor, {}, "written while moving");
+  auto code = j.join_code();
+  ASSERT_TRUE(code.has_value());
+  p.to_origin->hold_next("/arrived", FaultyProxy::Hold::request);
+  j.join(*code);
+  ASSERT_TRUE(p.to_origin->wait_held());
+  p.origin->set_file_size_limit(1);
+  int answered = p.to_origin->forwarded();
+  p.to_origin->release();
+  ASSERT_TRUE(wait_until([&] { return p.to_origin->forwarded() > answered; }));
+  p.origin->set_file_size_limit(0);
+  j.alice.reset();
+  j.visitor.reset();
+  p.origin->kill9();
+  p.origin->start();
+  j.connect_origin();
+  j.settle();  // the destination's next notice completes it
   j.talk_with_owner();
   j.check_invariants();
 }
