@@ -91,7 +91,11 @@ TEST(SlowReader, MemoryStaysBoundedAndOthersAreUnaffected) {
   EXPECT_TRUE(alice.closed_by_server());
   // The queue is bounded at 512 KiB; what else grows (SQLite's page caches, the
   // allocator) is a few MiB. A server that kept everything would hold 12 MB more.
+  // Under ASan (freed memory held in quarantine) and TSan (shadow memory) RSS says
+  // little about what the server keeps; the normal build of `make test` checks it.
+#ifndef BATON_SANITIZED
   EXPECT_LT(peak - baseline, 6 * 1024) << "baseline " << baseline << " KiB, peak " << peak << " KiB";
+#endif
   EXPECT_LT(worst, std::chrono::milliseconds(2000)) << "the other conversation waited";
   RecordProperty("rss_baseline_kib", static_cast<int>(baseline));
   RecordProperty("rss_peak_kib", static_cast<int>(peak));
