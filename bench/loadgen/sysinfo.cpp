@@ -86,6 +86,7 @@ std::string baton_thread_label(std::size_t i) {
   if (i <= 2) return "blocking pool";
   if (i <= 6) return "peer pool";
   if (i == 7) return "store writer";
+  if (i == 8) return "store checkpointer";
   return "network";
 }
 

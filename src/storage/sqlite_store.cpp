@@ -500,13 +500,18 @@ SqliteStore::SqliteStore(Db writer, std::vector<Db> readers, Db checkpointer, Sq
       idle_readers_(std::move(readers)),
       checkpoint_db_(std::move(checkpointer)) {
   sqlite3_wal_hook(writer_db_.handle(), &SqliteStore::on_wal_commit, this);
-  checkpointer_ = std::thread([this] { run_checkpointer(); });
   writer_ = std::thread([this] { run_writer(); });
+  checkpointer_ = std::thread([this] { run_checkpointer(); });
 }
 
 int SqliteStore::on_wal_commit(void* store, sqlite3*, const char*, int pages) {
-  if (pages >= kCheckpointPages) {
-    auto* self = static_cast<SqliteStore*>(store);
+  auto* self = static_cast<SqliteStore*>(store);
+  // Once per 1 000 pages appended: a checkpoint that could not catch up (the writer
+  // went on meanwhile) leaves the WAL long, and asking again after every commit
+  // would copy a few pages and fsync the database file per commit.
+  if (pages < self->wal_pages_asked_) self->wal_pages_asked_ = 0;  // the WAL started over
+  if (pages >= kCheckpointPages && pages - self->wal_pages_asked_ >= kCheckpointPages) {
+    self->wal_pages_asked_ = pages;
     {
       std::lock_guard lk(self->checkpoint_mu_);
       self->checkpoint_wanted_ = true;

@@ -156,10 +156,12 @@ class SqliteStore final : public core::Store {
   Db checkpoint_db_;  // used only by the checkpointer thread
   std::mutex checkpoint_mu_;
   std::condition_variable checkpoint_cv_;
+  int wal_pages_asked_ = 0;          // writer thread: WAL size at the last checkpoint asked for
   bool checkpoint_wanted_ = false;  // guarded by checkpoint_mu_
   bool checkpoint_stop_ = false;
 
-  // Last: they start after everything above is built.
+  // Last: they start after everything above is built (the writer first, then the
+  // checkpointer: bench/loadgen labels the server's threads by creation order).
   std::thread checkpointer_;
   std::thread writer_;
 };
