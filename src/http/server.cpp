@@ -274,16 +274,18 @@ struct Server::Impl : std::enable_shared_from_this<Impl> {
   template <typename Stream>
   net::awaitable<void> serve(Stream stream, std::string ip, std::uint64_t id);
   // One admitted connection: counted open until destroyed, then its slot is freed.
+  // Keeps the server alive itself: as a coroutine parameter it is destroyed after the
+  // coroutine's locals (its `self` among them).
   struct ConnectionSlot {
-    ConnectionSlot(Impl* i, std::uint64_t connection_id, std::string address)
-        : impl(i), id(connection_id), ip(std::move(address)) {}
+    ConnectionSlot(std::shared_ptr<Impl> i, std::uint64_t connection_id, std::string address)
+        : impl(std::move(i)), id(connection_id), ip(std::move(address)) {}
     ConnectionSlot(const ConnectionSlot&) = delete;
     ConnectionSlot& operator=(const ConnectionSlot&) = delete;
     ~ConnectionSlot() {
       impl->metrics.connections_open.fetch_sub(1, std::memory_order_relaxed);
       impl->release(id, ip);
     }
-    Impl* impl;
+    std::shared_ptr<Impl> impl;
     std::uint64_t id;
     std::string ip;
   };
@@ -494,7 +496,7 @@ net::awaitable<void> Server::Impl::serve(Stream stream, std::string ip, std::uin
   metrics.connections_open.fetch_add(1, std::memory_order_relaxed);
   metrics.connections_total.fetch_add(1, std::memory_order_relaxed);
   // Released when the connection ends; a WebSocket takes it over (see below).
-  auto slot = std::make_unique<ConnectionSlot>(this, id, ip);
+  auto slot = std::make_unique<ConnectionSlot>(self, id, ip);
 
   constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
   // At shutdown an idle connection is cancelled; a busy one finishes its response first.
