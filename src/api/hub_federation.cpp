@@ -576,6 +576,7 @@ void Hub::fed_context(const PeerSettings& peer, const std::string& transfer_id, 
   if (auto st = desk_.add(c); !st) return done(fed_error(500, "internal", st.error().message));
   core::Conversation* live = desk_.find(c.id);
   committed_[c.id] = 0;
+  ++counters_.conversations_created_total;  // closed_total counts it too when it ends
   const json::value* by = body.if_contains("transferred_by");
   std::string by_name = by && by->is_object() ? core::utf8_prefix(field(by->as_object(), "display_name"), 100) : "an agent";
   for (const auto& item : transcript->as_array()) {
