@@ -572,6 +572,7 @@ void Hub::attach_agent(const std::string& agent, std::shared_ptr<Subscriber> sub
     if (!a) return;
     auto& link = agent_links_[agent];
     if (link.offline_timer) link.offline_timer->cancel();
+    link.signed_out_at = 0;
     link.subs.emplace_back(sub.get(), sub);
     bool came_online = a->status == core::AgentStatus::offline;
     if (came_online) desk_.set_status(agent, core::AgentStatus::online, clock_.now());
@@ -629,21 +630,37 @@ void Hub::detach_agent(const std::string& agent, const Subscriber* sub) {
                subs.end());
     if (!subs.empty()) return;
     // Last console closed: offline after a grace period, so that a reload or a
-    // dropped connection does not send the agent's visitors elsewhere.
-    auto& timer = it->second.offline_timer;
-    if (!timer) timer = std::make_unique<net::steady_timer>(strand_);
-    timer->expires_after(std::chrono::milliseconds(settings_.agent_offline_grace_ms));
-    timer->async_wait([this, agent](boost::system::error_code ec) {
-      if (ec) return;
-      auto link = agent_links_.find(agent);
-      if (link == agent_links_.end() || !link->second.subs.empty()) return;
-      desk_.set_status(agent, core::AgentStatus::offline, clock_.now());
-      release_conversations_of(agent);
-      route();
-      if (const auto* a = desk_.agent(agent)) {
-        for (const auto& q : a->profile.queues) after_queue_change(q);
-      }
-    });
+    // dropped connection does not send the agent's visitors elsewhere; at once when
+    // the agent has just signed out.
+    constexpr core::Millis kSignOutWindowMs = 10'000;
+    bool signed_out = it->second.signed_out_at != 0 && clock_.now() - it->second.signed_out_at < kSignOutWindowMs;
+    offline_after(agent, signed_out ? 0 : settings_.agent_offline_grace_ms);
+  });
+}
+
+void Hub::agent_signed_out(const std::string& agent) {
+  run([this, agent] {
+    auto it = agent_links_.find(agent);
+    if (it == agent_links_.end()) return;
+    it->second.signed_out_at = clock_.now();
+    if (it->second.subs.empty()) offline_after(agent, 0);
+  });
+}
+
+void Hub::offline_after(const std::string& agent, core::Millis grace) {
+  auto& timer = agent_links_[agent].offline_timer;
+  if (!timer) timer = std::make_unique<net::steady_timer>(strand_);
+  timer->expires_after(std::chrono::milliseconds(grace));
+  timer->async_wait([this, agent](boost::system::error_code ec) {
+    if (ec) return;
+    auto link = agent_links_.find(agent);
+    if (link == agent_links_.end() || !link->second.subs.empty()) return;
+    desk_.set_status(agent, core::AgentStatus::offline, clock_.now());
+    release_conversations_of(agent);
+    route();
+    if (const auto* a = desk_.agent(agent)) {
+      for (const auto& q : a->profile.queues) after_queue_change(q);
+    }
   });
 }
 

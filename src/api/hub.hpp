@@ -140,6 +140,10 @@ class Hub {
   // The first attach brings the agent online if it was offline.
   void attach_agent(const std::string& agent, std::shared_ptr<Subscriber> sub);
   void detach_agent(const std::string& agent, const Subscriber* sub);
+  // The agent signed a session out: when its last console closes (now or in a
+  // moment, as the server closes that session's sockets), it goes offline at once
+  // instead of after the grace period kept for reloads and dropped connections.
+  void agent_signed_out(const std::string& agent);
 
   // Transfers inside this server (DESIGN.md §2.2). The sender must own the
   // conversation. Agents involved get {"type":"transfer"} events as it moves.
@@ -229,7 +233,9 @@ class Hub {
   struct AgentLink {
     std::vector<std::pair<const Subscriber*, std::weak_ptr<Subscriber>>> subs;
     std::unique_ptr<boost::asio::steady_timer> offline_timer;
+    core::Millis signed_out_at = 0;  // a sign-out just now: no grace when the last console closes
   };
+  void offline_after(const std::string& agent, core::Millis grace);
 
   template <typename F>
   void run(F&& f) {

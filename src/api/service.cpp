@@ -378,7 +378,8 @@ void ApiService::sign_in(const Request& req, Respond respond) {
 void ApiService::sign_out(const Request& req, Respond respond) {
   std::string token = bearer(req);
   if (token.empty()) token = req.cookie(kSessionCookie);
-  with_agent(req, respond, [this, token, respond](Actor) {
+  with_agent(req, respond, [this, token, respond](Actor a) {
+    hub_.agent_signed_out(a.agent);
     sessions_.sign_out(token, [respond](core::Status st) {
       if (!st) return respond(error_response(st.error()));
       Response res = json_response(200, json::object{{"signed_out", true}});

@@ -139,6 +139,28 @@ TEST_F(Attack, SigningOutClosesTheSessionsOpenSockets) {
   EXPECT_EQ(http(port(), "GET", "/api/agent/me", {}, {{"Authorization", "Bearer " + token}}).status, 401);
 }
 
+// An agent who signs out is offline at once: the grace period that keeps an agent's
+// visitors through a reload does not apply to a sign-out (the visitor is told nobody
+// is there instead of waiting on a console that is gone).
+TEST(AttackSignOut, SigningOutTakesTheAgentOfflineWithoutTheGracePeriod) {
+  TempDir dir;
+  app::AppOptions options = TestServer::default_options();
+  options.agent_offline_grace_ms = 60'000;  // the product's is 30 s; far beyond the wait below
+  TestServer server(test_config(dir.path()), options);
+  auto online = [&] {
+    auto r = http(server.port(), "GET", "/api/visitor/availability?site=web");
+    return r.json().at("online").as_bool();
+  };
+  std::string token = sign_in(server.port(), "alice");
+  WsClient console(server.port());
+  console.hello_agent(token);
+  ASSERT_TRUE(wait_until(online, 5s));
+
+  ASSERT_EQ(http(server.port(), "DELETE", "/api/agent/session", {}, {{"Authorization", "Bearer " + token}}).status, 200);
+  EXPECT_EQ(console.wait_closed(), 1008);
+  EXPECT_TRUE(wait_until([&] { return !online(); }, 10s)) << "still online after signing out";
+}
+
 TEST_F(Attack, ASignedOutSocketStopsReceivingTheConversation) {
   Visitor v = start_chat(port(), "Private matter");
   std::string token = sign_in(port(), "alice");
