@@ -21,7 +21,6 @@
 #include <memory>
 #include <stdexcept>
 
-#include "client.hpp"
 #include "desk.hpp"
 #include "proto.hpp"
 #include "scenarios.hpp"
@@ -115,8 +114,8 @@ class Connections {
         // (No co_await inside a constructor call or beside temporaries: GCC 12
         // miscompiles some of those; see docs/decisions/benchmarks.md.)
         auto ex2 = co_await net::this_coro::executor;
-        Target t{"127.0.0.1", server_->port(), sources_[static_cast<std::size_t>(w) % sources_.size()]};
-        HttpClient http(ex2, t);
+        Endpoint t{server_->port(), sources_[static_cast<std::size_t>(w) % sources_.size()]};
+        HttpClient http(ex2, t, kHttp);
         while (next_ < end_) {
           auto i = static_cast<std::size_t>(next_++);
           std::string site = "site" + std::to_string(i / static_cast<std::size_t>(o_.per_queue));
@@ -142,8 +141,8 @@ class Connections {
         while (next_ < end_) {
           auto i = static_cast<std::size_t>(next_++);
           Visitor& v = visitors_[i];
-          v.ws = WsClient::create(ex2);
-          Target t{"127.0.0.1", server_->port(), sources_[i % sources_.size()]};
+          v.ws = WsClient::make(ex2);
+          Endpoint t{server_->port(), sources_[i % sources_.size()]};
           co_await v.ws->connect(t);
           v.ws->on_message([this, i](std::string_view m) {
             auto type = event_type(m);
@@ -178,7 +177,7 @@ class Connections {
     std::int64_t client_rss_end = process_rss_bytes(0);
     int held = 0;
     for (const auto& v : visitors_)
-      if (v.ws && v.ws->open()) ++held;
+      if (v.ws && v.ws->is_open()) ++held;
 
     double per_conv = slope(conv_samples);
     double per_ws = slope(ws_samples);

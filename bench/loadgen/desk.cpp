@@ -10,10 +10,23 @@ namespace baton::bench {
 namespace net = boost::asio;
 namespace json = boost::json;
 
+namespace {
+
+Request json_request(std::string target, std::string body) {
+  Request r;
+  r.method = "POST";
+  r.target = std::move(target);
+  r.body = std::move(body);
+  r.content_type = "application/json";
+  return r;
+}
+
+}  // namespace
+
 net::awaitable<std::string> sign_in(HttpClient& http, const std::string& name, const std::string& password) {
   json::object body{{"username", name}, {"password", password}};
-  std::string path = "/api/agent/session", text = json::serialize(body);
-  auto r = co_await http.post_json(path, text);
+  Request req = json_request("/api/agent/session", json::serialize(body));
+  auto r = co_await http.request(req);
   if (r.status != 200) throw std::runtime_error("sign-in of " + name + ": HTTP " + std::to_string(r.status) + " " + r.body);
   co_return std::string(json::parse(r.body).at("token").as_string());
 }
@@ -21,8 +34,8 @@ net::awaitable<std::string> sign_in(HttpClient& http, const std::string& name, c
 net::awaitable<NewConversation> start_conversation(HttpClient& http, const std::string& site,
                                                    const std::string& name) {
   json::object body{{"site", site}, {"name", name}};
-  std::string path = "/api/visitor/conversations", text = json::serialize(body);
-  auto r = co_await http.post_json(path, text);
+  Request req = json_request("/api/visitor/conversations", json::serialize(body));
+  auto r = co_await http.request(req);
   if (r.status != 201)
     throw std::runtime_error("new conversation: HTTP " + std::to_string(r.status) + " " + r.body);
   auto v = json::parse(r.body);

@@ -7,9 +7,18 @@
 #include <cstdint>
 #include <string>
 
-#include "client.hpp"
+#include "loopback/client.hpp"
 
 namespace baton::bench {
+
+// The loopback clients (tools/loopback), as every scenario uses them.
+using loopback::Endpoint;
+using loopback::HttpClient;
+using loopback::Reply;
+using loopback::Request;
+using loopback::WsClient;
+// The options of every HTTP client of the load generator: no time limit.
+inline const loopback::HttpOptions kHttp{.user_agent = "baton-loadgen"};
 
 // POST /api/agent/session; returns the session token. Throws std::runtime_error.
 boost::asio::awaitable<std::string> sign_in(HttpClient& http, const std::string& name, const std::string& password);

@@ -32,7 +32,7 @@
 #include <stdexcept>
 #include <thread>
 
-#include "client.hpp"
+#include "loopback/client.hpp"
 #include "relay_engine.hpp"
 #include "scenarios.hpp"
 #include "server.hpp"
@@ -45,6 +45,8 @@ namespace net = boost::asio;
 namespace json = boost::json;
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
+using loopback::Endpoint;
+using loopback::WsClient;
 
 namespace {
 
@@ -268,8 +270,8 @@ class Peer final : public RelayEngine {
 
   net::awaitable<void> open_session(Session& s, std::size_t index, bool at_agent) {
     auto ex = co_await net::this_coro::executor;
-    s.ws = WsClient::create(ex);
-    Target t{"127.0.0.1", prosody_->port(), sources_[index % sources_.size()]};
+    s.ws = WsClient::make(ex);
+    Endpoint t{prosody_->port(), sources_[index % sources_.size()]};
     std::string path = "/xmpp-websocket", proto = "xmpp";
     co_await s.ws->connect(t, path, proto);
     s.ws->on_message([this, &s, at_agent](std::string_view m) {

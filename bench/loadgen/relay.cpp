@@ -13,7 +13,6 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "client.hpp"
 #include "desk.hpp"
 #include "proto.hpp"
 #include "relay_engine.hpp"
@@ -67,8 +66,8 @@ class Relay final : public RelayEngine {
     }
   }
 
-  Target target(std::size_t i) const {
-    return Target{"127.0.0.1", server_->port(), sources_[i % sources_.size()]};
+  Endpoint target(std::size_t i) const {
+    return Endpoint{server_->port(), sources_[i % sources_.size()]};
   }
 
   net::awaitable<void> setup() override {
@@ -108,10 +107,10 @@ class Relay final : public RelayEngine {
     for (int a = 0; a < agents_count_; ++a) {
       Agent& agent = agents_[static_cast<std::size_t>(a)];
       agent.name = "agent" + std::to_string(a);
-      HttpClient http(ex, target(static_cast<std::size_t>(a)));
+      HttpClient http(ex, target(static_cast<std::size_t>(a)), kHttp);
       agent.token = co_await sign_in(http, agent.name, password_);
-      agent.ws = WsClient::create(ex);
-      Target t = target(static_cast<std::size_t>(a));
+      agent.ws = WsClient::make(ex);
+      Endpoint t = target(static_cast<std::size_t>(a));
       co_await agent.ws->connect(t);
       agent.ws->on_message([this, a](std::string_view m) { on_agent(a, m); });
       agent.ws->on_close([this, a](const std::string& why) { on_closed("agent" + std::to_string(a), why); });
@@ -131,7 +130,7 @@ class Relay final : public RelayEngine {
           ex,
           [this, w, &next]() -> net::awaitable<void> {
             auto ex2 = co_await net::this_coro::executor;
-            HttpClient http(ex2, target(static_cast<std::size_t>(w)));
+            HttpClient http(ex2, target(static_cast<std::size_t>(w)), kHttp);
             while (next < pairs_.size()) {
               std::size_t i = next++;
               Pair& p = pairs_[i];
@@ -141,8 +140,8 @@ class Relay final : public RelayEngine {
               p.conversation = c.conversation;
               p.token = c.token;
               conv_to_pair_[p.conversation] = static_cast<int>(i);
-              p.ws = WsClient::create(ex2);
-              Target t = target(i);
+              p.ws = WsClient::make(ex2);
+              Endpoint t = target(i);
               co_await p.ws->connect(t);
               p.ws->on_message([this, i](std::string_view m) { on_visitor(static_cast<int>(i), m); });
               p.ws->on_close([this, i](const std::string& why) { on_closed("visitor" + std::to_string(i), why); });

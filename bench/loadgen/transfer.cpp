@@ -32,7 +32,6 @@
 #include <stdexcept>
 #include <unordered_map>
 
-#include "client.hpp"
 #include "desk.hpp"
 #include "histogram.hpp"
 #include "proto.hpp"
@@ -111,8 +110,8 @@ class Transfer {
   }
 
  private:
-  Target at(const ServerProcess& s, std::size_t i) const {
-    return Target{"127.0.0.1", s.port(), sources_[i % sources_.size()]};
+  Endpoint at(const ServerProcess& s, std::size_t i) const {
+    return Endpoint{s.port(), sources_[i % sources_.size()]};
   }
 
   net::awaitable<void> setup() {
@@ -158,7 +157,7 @@ class Transfer {
           ex,
           [this, w, &next]() -> net::awaitable<void> {
             auto ex2 = co_await net::this_coro::executor;
-            HttpClient http(ex2, at(*origin_, static_cast<std::size_t>(w)));
+            HttpClient http(ex2, at(*origin_, static_cast<std::size_t>(w)), kHttp);
             while (next < items_.size()) {
               std::size_t i = next++;
               Item& it = items_[i];
@@ -167,8 +166,8 @@ class Transfer {
               it.conversation = c.conversation;
               it.token = c.token;
               by_conversation_[it.conversation] = static_cast<int>(i);
-              it.ws = WsClient::create(ex2);
-              Target t = at(*origin_, i);
+              it.ws = WsClient::make(ex2);
+              Endpoint t = at(*origin_, i);
               co_await it.ws->connect(t);
               it.ws->on_message([this, i](std::string_view m) { on_visitor_origin(static_cast<int>(i), m); });
               it.ws->start();
@@ -199,10 +198,10 @@ class Transfer {
     for (int a = 0; a < n; ++a) {
       AgentLink& l = out[static_cast<std::size_t>(a)];
       l.name = prefix + std::to_string(a);
-      HttpClient http(ex, at(s, static_cast<std::size_t>(a)));
+      HttpClient http(ex, at(s, static_cast<std::size_t>(a)), kHttp);
       l.token = co_await sign_in(http, l.name, password_);
-      l.ws = WsClient::create(ex);
-      Target t = at(s, static_cast<std::size_t>(a));
+      l.ws = WsClient::make(ex);
+      Endpoint t = at(s, static_cast<std::size_t>(a));
       co_await l.ws->connect(t);
       if (origin) {
         l.ws->on_message([this, a](std::string_view m) { on_origin_agent(a, m); });
@@ -324,14 +323,14 @@ class Transfer {
   net::awaitable<void> move_visitor(int i) {
     auto ex = co_await net::this_coro::executor;
     Item& item = items_[static_cast<std::size_t>(i)];
-    std::vector<std::pair<std::string, std::string>> form_type;
-    form_type.emplace_back("Content-Type", "application/x-www-form-urlencoded");
-    HttpClient at_origin(ex, at(*origin_, static_cast<std::size_t>(i)));
-    std::string move_form;
-    form_field(move_form, "conversation", item.conversation);
-    form_field(move_form, "token", item.token);
-    std::string post = "POST", path = "/transfer";
-    auto page = co_await at_origin.request(post, path, move_form, form_type);
+    HttpClient at_origin(ex, at(*origin_, static_cast<std::size_t>(i)), kHttp);
+    Request move_req;
+    move_req.method = "POST";
+    move_req.target = "/transfer";
+    move_req.content_type = "application/x-www-form-urlencoded";
+    form_field(move_req.body, "conversation", item.conversation);
+    form_field(move_req.body, "token", item.token);
+    auto page = co_await at_origin.request(move_req);
     at_origin.close();
     if (page.status != 200) throw std::runtime_error("transfer page: HTTP " + std::to_string(page.status));
     item.t.page = now_ns();
@@ -340,20 +339,22 @@ class Transfer {
     if (code_at == std::string::npos) throw std::runtime_error("transfer page without a join code: " + refresh);
     std::string code = refresh.substr(code_at + 6);
 
-    HttpClient at_dest(ex, at(*dest_, static_cast<std::size_t>(i)));
-    std::string join_form;
-    form_field(join_form, "code", code);
-    path = "/join";
-    auto joined = co_await at_dest.request(post, path, join_form, form_type);
+    HttpClient at_dest(ex, at(*dest_, static_cast<std::size_t>(i)), kHttp);
+    Request join_req;
+    join_req.method = "POST";
+    join_req.target = "/join";
+    join_req.content_type = "application/x-www-form-urlencoded";
+    form_field(join_req.body, "code", code);
+    auto joined = co_await at_dest.request(join_req);
     if (joined.status != 303) throw std::runtime_error("join: HTTP " + std::to_string(joined.status));
     item.t.joined_code = now_ns();
     std::string cookie = joined.header("set-cookie");
     cookie = cookie.substr(0, cookie.find(';'));
-    std::vector<std::pair<std::string, std::string>> cookie_header;
-    cookie_header.emplace_back("Cookie", cookie);
-    path = "/api/visitor/handoff";
-    std::string empty;
-    auto handoff = co_await at_dest.request(post, path, empty, cookie_header);
+    Request handoff_req;
+    handoff_req.method = "POST";
+    handoff_req.target = "/api/visitor/handoff";
+    handoff_req.headers.emplace_back("Cookie", cookie);
+    auto handoff = co_await at_dest.request(handoff_req);
     at_dest.close();
     if (handoff.status != 200) throw std::runtime_error("handoff: HTTP " + std::to_string(handoff.status));
     item.t.handoff = now_ns();
@@ -361,8 +362,8 @@ class Transfer {
     std::string conversation(v.at("conversation").as_string());
     std::string token(v.at("token").as_string());
 
-    item.ws_dest = WsClient::create(ex);
-    Target dest_target = at(*dest_, static_cast<std::size_t>(i));
+    item.ws_dest = WsClient::make(ex);
+    Endpoint dest_target = at(*dest_, static_cast<std::size_t>(i));
     co_await item.ws_dest->connect(dest_target);
     item.ws_dest->on_message([this, i, conversation](std::string_view m) {
       Item& it = items_[static_cast<std::size_t>(i)];

@@ -25,7 +25,7 @@
 #include <stdexcept>
 #include <unordered_map>
 
-#include "net.hpp"
+#include "loopback/client.hpp"
 #include "servers.hpp"
 #include "series.hpp"
 
@@ -35,12 +35,19 @@ namespace net = boost::asio;
 namespace json = boost::json;
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
+using loopback::Endpoint;
+using loopback::HttpClient;
+using loopback::Reply;
+using loopback::Request;
+using loopback::WsClient;
 
 namespace {
 
 constexpr auto kTuple = net::as_tuple(net::use_awaitable);
 constexpr const char* kPassword = "soak-password";
 constexpr const char* kPartner = "partner";
+// A request that takes longer than this is a failure of the server, not a slow soak.
+const loopback::HttpOptions kHttp{.user_agent = "baton-soak", .timeout = std::chrono::seconds(60)};
 
 double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
@@ -159,11 +166,11 @@ class Pool {
  public:
   Pool(net::any_io_executor ex, std::uint16_t port, const std::vector<std::string>& sources, int size) : ex_(ex) {
     for (int i = 0; i < size; ++i) {
-      clients_.push_back(std::make_unique<HttpClient>(ex, Endpoint{port, sources[i % sources.size()]}));
+      clients_.push_back(std::make_unique<HttpClient>(ex, Endpoint{port, sources[i % sources.size()]}, kHttp));
       free_.push_back(i);
     }
   }
-  // REQUIRES: `r` outlives the co_await (see net.hpp).
+  // REQUIRES: `r` outlives the co_await (see loopback/client.hpp).
   net::awaitable<Reply> request(const Request& r) {
     while (free_.empty()) {
       auto t = std::make_shared<net::steady_timer>(ex_, Clock::time_point::max());

@@ -1,11 +1,20 @@
-// Network clients of the soak driver: a keep-alive HTTP/1.1 client and a
-// WebSocket client, both plain TCP to 127.0.0.1, both on ONE io_context thread
-// (no strands: every member function and callback runs on that thread).
-// Beast stays in net.cpp.
+// Clients for programs that drive a real `baton serve` over loopback (the soak,
+// the load generator): a keep-alive HTTP/1.1 client and a WebSocket client, plain
+// TCP to 127.0.0.1, on an io_context run by ONE thread (no strands: every member
+// function and callback runs on that thread). Beast stays in client.cpp.
+//
+// Each connection can bind a source address (127.0.0.x) before connecting, with
+// IP_BIND_ADDRESS_NO_PORT, so that ports are chosen per 4-tuple at connect time
+// and several addresses get past the ~28 000 ephemeral ports of one address.
+//
+// GCC 12 mishandles class-type temporaries passed to a coroutine (destroys them
+// twice), so the coroutines here take references: pass named objects that
+// outlive the co_await.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -14,10 +23,10 @@
 #include <utility>
 #include <vector>
 
-namespace baton::soak {
+namespace baton::loopback {
 
-// Where to connect: 127.0.0.1:port, from `source` (127.0.0.x) when not empty, so
-// that thousands of connections get past the ephemeral ports of one address.
+// Where to connect: 127.0.0.1:port, from `source` when not empty (else the
+// kernel chooses).
 struct Endpoint {
   std::uint16_t port = 0;
   std::string source;
@@ -29,6 +38,7 @@ struct Reply {
   int status = 0;
   std::string body;
   Headers headers;  // names in lower case
+  // The first value of `name` (lower case), or "".
   std::string header(std::string_view name) const;
 };
 
@@ -36,20 +46,23 @@ struct Request {
   std::string method = "GET";
   std::string target;
   std::string body;
-  std::string content_type;  // empty: no body header
+  std::string content_type;  // empty: no Content-Type header
   Headers headers;
 };
 
-// GCC 12 mishandles class-type temporaries passed by value to a coroutine
-// (destroys them twice), so the coroutines here take references: pass named
-// objects that outlive the co_await.
-//
+struct HttpOptions {
+  std::string user_agent = "baton-loopback";
+  // The longest one request (write and read) may take; zero: no limit.
+  std::chrono::seconds timeout{0};
+};
+
 // One keep-alive connection, opened on first use and again after the server
-// closed it. REQUIRES: requests on one client do not overlap (await each).
+// closed it (a kept-alive connection found closed gets one retry on a fresh one).
+// REQUIRES: requests on one client do not overlap (await each).
 // Transport failures throw boost::system::system_error.
 class HttpClient {
  public:
-  HttpClient(boost::asio::any_io_executor ex, Endpoint endpoint);
+  HttpClient(boost::asio::any_io_executor ex, Endpoint endpoint, HttpOptions options = {});
   ~HttpClient();
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;
@@ -63,9 +76,10 @@ class HttpClient {
   std::unique_ptr<Impl> impl_;
 };
 
-// A WebSocket to /ws. connect(), then start(); every text message arrives in
+// A WebSocket client. connect(), then start(); every text message arrives in
 // order through on_message; send() queues and returns at once; one writer
 // coroutine drains the queue. Beast answers the server's pings while reading.
+// on_close runs once, when reading ends; the callbacks must not destroy the client.
 class WsClient : public std::enable_shared_from_this<WsClient> {
  public:
   using OnMessage = std::function<void(std::string_view)>;
@@ -74,14 +88,18 @@ class WsClient : public std::enable_shared_from_this<WsClient> {
   static std::shared_ptr<WsClient> make(boost::asio::any_io_executor ex);
   ~WsClient();
 
-  // Throws boost::system::system_error on failure.
+  // TCP connect, TCP_NODELAY, WebSocket handshake on /ws. Throws
+  // boost::system::system_error.
   boost::asio::awaitable<void> connect(const Endpoint& endpoint);
+  // The same on `path`, asking for `subprotocol` when not empty ("xmpp" for RFC 7395).
+  boost::asio::awaitable<void> connect(const Endpoint& endpoint, const std::string& path,
+                                       const std::string& subprotocol);
   void on_message(OnMessage f);
   void on_close(OnClose f);
   // Starts reading. REQUIRES: connect() succeeded.
   void start();
   void send(std::string text);
-  // A close frame after what is queued; on_close runs once the server answers.
+  // A close frame after what is queued; reading ends when the server answers.
   void close();
   // Drops the TCP connection at once.
   void abort();
@@ -96,4 +114,4 @@ class WsClient : public std::enable_shared_from_this<WsClient> {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace baton::soak
+}  // namespace baton::loopback

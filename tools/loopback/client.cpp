@@ -1,4 +1,4 @@
-#include "net.hpp"
+#include "loopback/client.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -13,7 +13,7 @@
 #include <cctype>
 #include <deque>
 
-namespace baton::soak {
+namespace baton::loopback {
 
 namespace net = boost::asio;
 namespace beast = boost::beast;
@@ -45,6 +45,10 @@ net::awaitable<void> dial(tcp::socket& socket, const Endpoint& ep) {
 
 std::string host_of(const Endpoint& ep) { return "127.0.0.1:" + std::to_string(ep.port); }
 
+// Static: connect(endpoint) hands references to them to the coroutine.
+const std::string kWsPath = "/ws";
+const std::string kNoSubprotocol;
+
 }  // namespace
 
 std::string Reply::header(std::string_view name) const {
@@ -56,15 +60,16 @@ std::string Reply::header(std::string_view name) const {
 // ---- HTTP ----
 
 struct HttpClient::Impl {
-  Impl(net::any_io_executor e, Endpoint p) : ex(std::move(e)), ep(std::move(p)) {}
+  Impl(net::any_io_executor e, Endpoint p, HttpOptions o) : ex(std::move(e)), ep(std::move(p)), options(std::move(o)) {}
   net::any_io_executor ex;
   Endpoint ep;
+  HttpOptions options;
   std::unique_ptr<beast::tcp_stream> stream;
   beast::flat_buffer buffer;
 };
 
-HttpClient::HttpClient(net::any_io_executor ex, Endpoint endpoint)
-    : impl_(std::make_unique<Impl>(std::move(ex), std::move(endpoint))) {}
+HttpClient::HttpClient(net::any_io_executor ex, Endpoint endpoint, HttpOptions options)
+    : impl_(std::make_unique<Impl>(std::move(ex), std::move(endpoint), std::move(options))) {}
 HttpClient::~HttpClient() { close(); }
 
 bool HttpClient::connected() const { return impl_->stream != nullptr; }
@@ -92,13 +97,13 @@ net::awaitable<Reply> HttpClient::request(const Request& r) {
     }
     bhttp::request<bhttp::string_body> req{bhttp::string_to_verb(r.method), r.target, 11};
     req.set(bhttp::field::host, host_of(m.ep));
-    req.set(bhttp::field::user_agent, "baton-soak");
+    req.set(bhttp::field::user_agent, m.options.user_agent);
     if (!r.content_type.empty()) req.set(bhttp::field::content_type, r.content_type);
     for (const auto& [k, v] : r.headers) req.set(k, v);
     req.body() = r.body;
     req.prepare_payload();
     req.keep_alive(true);
-    m.stream->expires_after(std::chrono::seconds(60));
+    if (m.options.timeout.count() > 0) m.stream->expires_after(m.options.timeout);
     auto [wec, wn] = co_await bhttp::async_write(*m.stream, req, kAsTuple);
     bhttp::response<bhttp::string_body> res;
     beast::error_code rec;
@@ -147,7 +152,9 @@ std::shared_ptr<WsClient> WsClient::make(net::any_io_executor ex) {
   return std::shared_ptr<WsClient>(new WsClient(std::move(ex)));
 }
 
-net::awaitable<void> WsClient::connect(const Endpoint& ep) {
+net::awaitable<void> WsClient::connect(const Endpoint& ep) { return connect(ep, kWsPath, kNoSubprotocol); }
+
+net::awaitable<void> WsClient::connect(const Endpoint& ep, const std::string& path, const std::string& subprotocol) {
   auto& ws = impl_->ws;
   co_await dial(beast::get_lowest_layer(ws).socket(), ep);
   auto t = websocket::stream_base::timeout::suggested(beast::role_type::client);
@@ -155,7 +162,11 @@ net::awaitable<void> WsClient::connect(const Endpoint& ep) {
   t.idle_timeout = websocket::stream_base::none();  // the server's pings are answered while reading
   ws.set_option(t);
   ws.read_message_max(16 * 1024 * 1024);
-  std::string host = host_of(ep), path = "/ws";
+  if (!subprotocol.empty()) {
+    ws.set_option(websocket::stream_base::decorator(
+        [subprotocol](websocket::request_type& req) { req.set(bhttp::field::sec_websocket_protocol, subprotocol); }));
+  }
+  std::string host = host_of(ep);
   co_await ws.async_handshake(host, path, net::use_awaitable);
   ws.text(true);
   impl_->open = true;
@@ -238,4 +249,4 @@ void WsClient::abort() {
   beast::get_lowest_layer(impl_->ws).socket().close(ignored);
 }
 
-}  // namespace baton::soak
+}  // namespace baton::loopback
