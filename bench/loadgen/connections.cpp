@@ -22,6 +22,7 @@
 #include <stdexcept>
 
 #include "desk.hpp"
+#include "loopback/run.hpp"
 #include "proto.hpp"
 #include "scenarios.hpp"
 #include "server.hpp"
@@ -281,15 +282,7 @@ class Connections {
 json::object run_connections(const ConnectionsOptions& o) {
   net::io_context io(1);
   Connections c(o);
-  json::object result;
-  std::exception_ptr failure;
-  net::co_spawn(io, c.main(), [&](std::exception_ptr e, json::object r) {
-    failure = e;
-    result = std::move(r);
-  });
-  io.run();
-  if (failure) std::rethrow_exception(failure);
-  return result;
+  return loopback::run_to_end(io, c.main());
 }
 
 }  // namespace baton::bench

@@ -10,22 +10,9 @@ namespace baton::bench {
 namespace net = boost::asio;
 namespace json = boost::json;
 
-namespace {
-
-Request json_request(std::string target, std::string body) {
-  Request r;
-  r.method = "POST";
-  r.target = std::move(target);
-  r.body = std::move(body);
-  r.content_type = "application/json";
-  return r;
-}
-
-}  // namespace
-
 net::awaitable<std::string> sign_in(HttpClient& http, const std::string& name, const std::string& password) {
   json::object body{{"username", name}, {"password", password}};
-  Request req = json_request("/api/agent/session", json::serialize(body));
+  Request req = loopback::post("/api/agent/session", json::serialize(body), "application/json");
   auto r = co_await http.request(req);
   if (r.status != 200) throw std::runtime_error("sign-in of " + name + ": HTTP " + std::to_string(r.status) + " " + r.body);
   co_return std::string(json::parse(r.body).at("token").as_string());
@@ -34,7 +21,7 @@ net::awaitable<std::string> sign_in(HttpClient& http, const std::string& name, c
 net::awaitable<NewConversation> start_conversation(HttpClient& http, const std::string& site,
                                                    const std::string& name) {
   json::object body{{"site", site}, {"name", name}};
-  Request req = json_request("/api/visitor/conversations", json::serialize(body));
+  Request req = loopback::post("/api/visitor/conversations", json::serialize(body), "application/json");
   auto r = co_await http.request(req);
   if (r.status != 201)
     throw std::runtime_error("new conversation: HTTP " + std::to_string(r.status) + " " + r.body);

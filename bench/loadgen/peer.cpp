@@ -18,7 +18,6 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -33,6 +32,8 @@
 #include <thread>
 
 #include "loopback/client.hpp"
+#include "loopback/process.hpp"
+#include "loopback/run.hpp"
 #include "relay_engine.hpp"
 #include "scenarios.hpp"
 #include "server.hpp"
@@ -135,20 +136,9 @@ class Prosody {
 
   void start() {
     int logfd = ::open((dir_ + "/stdout.log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    pid_t parent = ::getpid();
-    pid_ = ::fork();
-    if (pid_ < 0) throw std::runtime_error("fork failed");
-    if (pid_ == 0) {
-      ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-      if (::getppid() != parent) ::_exit(1);
-      ::dup2(logfd, 1);
-      ::dup2(logfd, 2);
-      ::close_range(3, ~0U, 0);
-      std::string cfg = dir_ + "/prosody.cfg.lua";
-      ::execlp("prosody", "prosody", "--config", cfg.c_str(), "-F", static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
+    pid_ = loopback::spawn({"prosody", "--config", dir_ + "/prosody.cfg.lua", "-F"}, logfd);
     ::close(logfd);
+    if (pid_ < 0) throw std::runtime_error("fork failed");
     auto deadline = std::chrono::steady_clock::now() + 30s;
     while (std::chrono::steady_clock::now() < deadline) {
       int status = 0;
@@ -315,7 +305,7 @@ class Peer final : public RelayEngine {
     broken_ = false;
     running_ = false;
     closed_.clear();
-    prosody_ = std::make_unique<Prosody>(o_.common.workdir + "/peer/prosody", free_port());
+    prosody_ = std::make_unique<Prosody>(o_.common.workdir + "/peer/prosody", loopback::free_port());
     prosody_->start();
     agents_ = std::vector<Session>(static_cast<std::size_t>(agents_count_));
     visitors_ = std::vector<Session>(static_cast<std::size_t>(o_.pairs));
@@ -372,15 +362,7 @@ class Peer final : public RelayEngine {
 json::object run_peer(const RelayOptions& o) {
   net::io_context io(1);
   Peer peer(o);
-  json::object result;
-  std::exception_ptr failure;
-  net::co_spawn(io, peer.main(), [&](std::exception_ptr e, json::object r) {
-    failure = e;
-    result = std::move(r);
-  });
-  io.run();
-  if (failure) std::rethrow_exception(failure);
-  return result;
+  return loopback::run_to_end(io, peer.main());
 }
 
 }  // namespace baton::bench

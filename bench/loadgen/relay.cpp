@@ -14,6 +14,7 @@
 #include <unordered_set>
 
 #include "desk.hpp"
+#include "loopback/run.hpp"
 #include "proto.hpp"
 #include "relay_engine.hpp"
 #include "scenarios.hpp"
@@ -276,15 +277,7 @@ class Relay final : public RelayEngine {
 json::object run_relay(const RelayOptions& o) {
   net::io_context io(1);
   Relay relay(o);
-  json::object result;
-  std::exception_ptr failure;
-  net::co_spawn(io, relay.main(), [&](std::exception_ptr e, json::object r) {
-    failure = e;
-    result = std::move(r);
-  });
-  io.run();
-  if (failure) std::rethrow_exception(failure);
-  return result;
+  return loopback::run_to_end(io, relay.main());
 }
 
 }  // namespace baton::bench

@@ -5,7 +5,6 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -19,6 +18,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "loopback/process.hpp"
 #include "sysinfo.hpp"
 #include "util.hpp"
 
@@ -27,6 +27,8 @@ extern char** environ;
 namespace baton::bench {
 
 namespace fs = std::filesystem;
+using loopback::toml_list;
+using loopback::toml_string;
 
 namespace {
 // Process groups of wrapped servers, for stop_all_servers() in a signal handler.
@@ -48,23 +50,6 @@ void forget_group(pid_t g) {
 void stop_all_servers() {
   for (auto& slot : groups)
     if (slot > 0) ::kill(-slot, SIGTERM);
-}
-
-std::uint16_t free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) throw std::runtime_error("socket() failed");
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  socklen_t len = sizeof a;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-    ::close(fd);
-    throw std::runtime_error("cannot find a free port");
-  }
-  ::close(fd);
-  return ntohs(a.sin_port);
 }
 
 int run_command(const std::vector<std::string>& argv, const std::string& input, std::string& output) {
@@ -105,21 +90,6 @@ int run_command(const std::vector<std::string>& argv, const std::string& input, 
 
 namespace {
 
-std::string quoted(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + "\"";
-}
-
-std::string list(const std::vector<std::string>& v) {
-  std::string out = "[";
-  for (std::size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + quoted(v[i]);
-  return out + "]";
-}
-
 std::string read_file(const std::string& path) {
   std::ifstream in(path);
   std::stringstream ss;
@@ -130,7 +100,7 @@ std::string read_file(const std::string& path) {
 }  // namespace
 
 ServerProcess::ServerProcess(ServerSpec spec) : spec_(std::move(spec)) {
-  if (spec_.port == 0) spec_.port = free_port();
+  if (spec_.port == 0) spec_.port = loopback::free_port();
   spec_.dir = fs::absolute(spec_.dir).string();
   fs::remove_all(spec_.dir);
   fs::create_directories(spec_.dir);
@@ -175,9 +145,9 @@ void ServerProcess::add_peers(const std::vector<PeerSpec>& peers) {
 
 void ServerProcess::write_config() {
   std::ostringstream c;
-  c << "organization = " << quoted(spec_.organization) << "\n"
-    << "public_url = " << quoted(base_url()) << "\n"
-    << "listen = " << quoted("127.0.0.1:" + std::to_string(spec_.port)) << "\n"
+  c << "organization = " << toml_string(spec_.organization) << "\n"
+    << "public_url = " << toml_string(base_url()) << "\n"
+    << "listen = " << toml_string("127.0.0.1:" + std::to_string(spec_.port)) << "\n"
     << "data_dir = \"data\"\n"
     << "threads = " << spec_.threads << "\n\n"
     << "[limits]\n"
@@ -189,23 +159,23 @@ void ServerProcess::write_config() {
   if (spec_.federation) {
     c << "[federation]\nkey_file = \"baton.key\"\n\n";
   }
-  for (const auto& q : spec_.queues) c << "[[queues]]\nname = " << quoted(q) << "\n\n";
+  for (const auto& q : spec_.queues) c << "[[queues]]\nname = " << toml_string(q) << "\n\n";
   for (std::size_t i = 0; i < spec_.site_queues.size(); ++i) {
-    c << "[[sites]]\nname = " << quoted("site" + std::to_string(i)) << "\norigins = ["
-      << quoted("http://site" + std::to_string(i) + ".bench.test") << "]\nqueue = " << quoted(spec_.site_queues[i])
+    c << "[[sites]]\nname = " << toml_string("site" + std::to_string(i)) << "\norigins = ["
+      << toml_string("http://site" + std::to_string(i) + ".bench.test") << "]\nqueue = " << toml_string(spec_.site_queues[i])
       << "\n\n";
   }
   // Before the hash exists only the first agent is left out: `agent add` writes it.
   if (!password_hash_.empty()) {
     for (const auto& a : spec_.agents) {
-      c << "[[agents]]\nname = " << quoted(a.name) << "\npassword_hash = " << quoted(password_hash_)
-        << "\nqueues = " << list(a.queues) << "\ncapacity = " << a.capacity << "\n\n";
+      c << "[[agents]]\nname = " << toml_string(a.name) << "\npassword_hash = " << toml_string(password_hash_)
+        << "\nqueues = " << toml_list(a.queues) << "\ncapacity = " << a.capacity << "\n\n";
     }
   }
   for (const auto& p : spec_.peers) {
-    c << "[[peers]]\nname = " << quoted(p.name) << "\ndisplay_name = " << quoted(p.display_name)
-      << "\nbase_url = " << quoted(p.base_url) << "\npublic_keys = [" << quoted(p.public_key)
-      << "]\nqueues = " << list(p.queues) << "\n\n";
+    c << "[[peers]]\nname = " << toml_string(p.name) << "\ndisplay_name = " << toml_string(p.display_name)
+      << "\nbase_url = " << toml_string(p.base_url) << "\npublic_keys = [" << toml_string(p.public_key)
+      << "]\nqueues = " << toml_list(p.queues) << "\n\n";
   }
   std::ofstream(config_path()) << c.str();
 }
@@ -220,33 +190,13 @@ void ServerProcess::start() {
   bool wrapped = !argv.empty();
   for (auto s : {fs::absolute(spec_.baton).string(), std::string("serve"), std::string("--config"), config_path()})
     argv.push_back(s);
-  std::vector<char*> args;
-  for (auto& a : argv) args.push_back(a.data());
-  args.push_back(nullptr);
-  pid_t parent = ::getpid();
-  pid_ = ::fork();
-  if (pid_ < 0) {
-    ::close(log);
-    throw std::runtime_error("cannot start " + spec_.baton + ": fork failed");
-  }
-  if (pid_ == 0) {
-    // The child. Under a wrapper the server gets a process group of its own, so
-    // that stop() can signal the wrapper and the server together; without one it
-    // stays in ours, so that Ctrl-C at the terminal stops it too. Either way it is
-    // sent SIGTERM if the load generator dies, so that no server outlives a crash.
-    if (wrapped) ::setpgid(0, 0);
-    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (::getppid() != parent) ::_exit(1);
-    int devnull = ::open("/dev/null", O_RDONLY);
-    ::dup2(devnull, 0);
-    ::dup2(log, 1);
-    ::dup2(log, 2);
-    ::close_range(3, ~0U, 0);  // no client sockets of ours in the server
-    ::execvp(args[0], args.data());
-    ::_exit(127);
-  }
+  // Under a wrapper the server gets a process group of its own, so that stop()
+  // can signal the wrapper and the server together; without one it stays in ours,
+  // so that Ctrl-C at the terminal stops it too. Either way it is sent SIGTERM if
+  // the load generator dies, so that no server outlives a crash.
+  pid_ = loopback::spawn(argv, log, wrapped);
   ::close(log);
-  if (wrapped) ::setpgid(pid_, pid_);  // also from here, so that it holds before stop() can run
+  if (pid_ < 0) throw std::runtime_error("cannot start " + spec_.baton + ": fork failed");
   wrapped_ = wrapped;
   if (wrapped) remember_group(pid_);
   // Ready when it accepts a TCP connection and answers /healthz.

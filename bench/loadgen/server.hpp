@@ -93,9 +93,6 @@ class ServerProcess {
 // so Ctrl-C does not reach them). Async-signal-safe: for a signal handler.
 void stop_all_servers();
 
-// A TCP port on 127.0.0.1 that was free a moment ago.
-std::uint16_t free_port();
-
 // Runs a command, feeding `input` on stdin; returns its exit status and fills
 // `output` with stdout and stderr. Throws if it cannot be started.
 int run_command(const std::vector<std::string>& argv, const std::string& input, std::string& output);

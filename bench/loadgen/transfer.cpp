@@ -33,6 +33,7 @@
 #include <unordered_map>
 
 #include "desk.hpp"
+#include "loopback/run.hpp"
 #include "histogram.hpp"
 #include "proto.hpp"
 #include "scenarios.hpp"
@@ -523,15 +524,7 @@ class Transfer {
 json::object run_transfer(const TransferOptions& o) {
   net::io_context io(1);
   Transfer t(o);
-  json::object result;
-  std::exception_ptr failure;
-  net::co_spawn(io, t.main(), [&](std::exception_ptr e, json::object r) {
-    failure = e;
-    result = std::move(r);
-  });
-  io.run();
-  if (failure) std::rethrow_exception(failure);
-  return result;
+  return loopback::run_to_end(io, t.main());
 }
 
 }  // namespace baton::bench

@@ -1,12 +1,8 @@
 #include "servers.hpp"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -19,45 +15,13 @@
 
 #include "federation/keys.hpp"
 #include "http/password.hpp"
+#include "loopback/process.hpp"
 
 namespace baton::soak {
 
 namespace fs = std::filesystem;
-
-namespace {
-
-std::uint16_t pick_free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw std::runtime_error("socket() failed");
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-    ::close(fd);
-    throw std::runtime_error("no free port on 127.0.0.1");
-  }
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
-std::string toml_string(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + "\"";
-}
-
-std::string toml_list(const std::vector<std::string>& v) {
-  std::string out = "[";
-  for (std::size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + toml_string(v[i]);
-  return out + "]";
-}
-
-}  // namespace
+using loopback::toml_list;
+using loopback::toml_string;
 
 std::uint64_t raise_fd_limit() {
   rlimit r{};
@@ -80,7 +44,7 @@ Server::Server(ServerConf conf) : conf_(std::move(conf)) {
   conf_.dir = fs::absolute(conf_.dir).string();
   fs::remove_all(conf_.dir);
   fs::create_directories(conf_.dir);
-  port_ = pick_free_port();
+  port_ = loopback::free_port();
   if (conf_.federation) {
     auto pair = federation::generate_key_pair();
     if (auto st = federation::save_secret_key(conf_.dir + "/baton.key", pair); !st)
@@ -131,25 +95,13 @@ void Server::start(int timeout_s) {
   if (pid_ > 0) return;
   int out[2];
   if (::pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe2 failed");
-  std::string binary = fs::absolute(conf_.baton).string(), config = conf_.dir + "/config.toml";
-  std::string serve = "serve", flag = "--config";
-  char* argv[] = {binary.data(), serve.data(), flag.data(), config.data(), nullptr};
-  pid_t parent = ::getpid();
-  pid_ = ::fork();
-  if (pid_ < 0) throw std::runtime_error("fork failed");
-  if (pid_ == 0) {
-    // No server outlives the soak, even when the soak crashes.
-    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (::getppid() != parent) ::_exit(1);
-    int devnull = ::open("/dev/null", O_RDONLY);
-    ::dup2(devnull, 0);
-    ::dup2(out[1], 1);
-    ::dup2(out[1], 2);
-    ::close_range(3, ~0U, 0);  // none of the soak's sockets in the server
-    ::execv(argv[0], argv);
-    ::_exit(127);
-  }
+  // No server outlives the soak, even when the soak crashes (see spawn()).
+  pid_ = loopback::spawn({fs::absolute(conf_.baton).string(), "serve", "--config", conf_.dir + "/config.toml"}, out[1]);
   ::close(out[1]);
+  if (pid_ < 0) {
+    ::close(out[0]);
+    throw std::runtime_error("fork failed");
+  }
   {
     std::lock_guard lock(mu_);
     listening_ = false;

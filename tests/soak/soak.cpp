@@ -26,6 +26,7 @@
 #include <unordered_map>
 
 #include "loopback/client.hpp"
+#include "loopback/run.hpp"
 #include "servers.hpp"
 #include "series.hpp"
 
@@ -144,21 +145,11 @@ std::string form_escape(const std::string& v) {
 }
 
 Request json_post(std::string target, const json::object& body) {
-  Request r;
-  r.method = "POST";
-  r.target = std::move(target);
-  r.body = json::serialize(body);
-  r.content_type = "application/json";
-  return r;
+  return loopback::post(std::move(target), json::serialize(body), "application/json");
 }
 
 Request form_post(std::string target, std::string form) {
-  Request r;
-  r.method = "POST";
-  r.target = std::move(target);
-  r.body = std::move(form);
-  r.content_type = "application/x-www-form-urlencoded";
-  return r;
+  return loopback::post(std::move(target), std::move(form), "application/x-www-form-urlencoded");
 }
 
 // A fixed set of keep-alive connections to one server, handed out in turn.
@@ -1213,16 +1204,7 @@ class Soak {
 json::object run(const Options& o) {
   net::io_context io(1);
   Soak soak(o);
-  json::object result;
-  std::exception_ptr failure;
-  net::co_spawn(io, soak.main(), [&](std::exception_ptr e, json::object r) {
-    failure = e;
-    result = std::move(r);
-    if (e) soak.shutdown();
-  });
-  io.run();
-  if (failure) std::rethrow_exception(failure);
-  return result;
+  return loopback::run_to_end(io, soak.main(), [&soak] { soak.shutdown(); });
 }
 
 }  // namespace baton::soak

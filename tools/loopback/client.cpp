@@ -57,6 +57,15 @@ std::string Reply::header(std::string_view name) const {
   return {};
 }
 
+Request post(std::string target, std::string body, std::string content_type) {
+  Request r;
+  r.method = "POST";
+  r.target = std::move(target);
+  r.body = std::move(body);
+  r.content_type = std::move(content_type);
+  return r;
+}
+
 // ---- HTTP ----
 
 struct HttpClient::Impl {

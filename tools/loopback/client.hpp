@@ -50,6 +50,9 @@ struct Request {
   Headers headers;
 };
 
+// A POST of `body` as `content_type`.
+Request post(std::string target, std::string body, std::string content_type);
+
 struct HttpOptions {
   std::string user_agent = "baton-loopback";
   // The longest one request (write and read) may take; zero: no limit.
