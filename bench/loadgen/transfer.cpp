@@ -306,18 +306,8 @@ class Transfer {
   // (A function per field rather than an initializer_list: GCC 12 miscompiles
   // initializer_lists of strings inside coroutines, "array used as initializer".)
   static void form_field(std::string& out, const std::string& k, const std::string& v) {
-    static const char hex[] = "0123456789ABCDEF";
     if (!out.empty()) out += '&';
-    out += k + "=";
-    for (unsigned char c : v) {
-      if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-        out += static_cast<char>(c);
-      } else {
-        out += '%';
-        out += hex[c >> 4];
-        out += hex[c & 15];
-      }
-    }
+    out += k + "=" + loopback::form_escape(v);
   }
 
   // What the chat page, the transfer page and the join page do in a browser.

@@ -37,6 +37,7 @@ namespace json = boost::json;
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 using loopback::Endpoint;
+using loopback::form_escape;
 using loopback::HttpClient;
 using loopback::Reply;
 using loopback::Request;
@@ -127,21 +128,6 @@ std::string str(const json::object& o, std::string_view key) {
 std::int64_t num(const json::object& o, std::string_view key) {
   auto it = o.find(key);
   return it != o.end() && it->value().is_int64() ? it->value().as_int64() : -1;
-}
-
-std::string form_escape(const std::string& v) {
-  static const char hex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : v) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
 }
 
 Request json_post(std::string target, const json::object& body) {

@@ -66,6 +66,21 @@ Request post(std::string target, std::string body, std::string content_type) {
   return r;
 }
 
+std::string form_escape(std::string_view v) {
+  static const char hex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : v) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
 // ---- HTTP ----
 
 struct HttpClient::Impl {

@@ -52,6 +52,9 @@ struct Request {
 
 // A POST of `body` as `content_type`.
 Request post(std::string target, std::string body, std::string content_type);
+// `v` percent-encoded for an application/x-www-form-urlencoded body: all but
+// letters, digits and -_.~ as %XX.
+std::string form_escape(std::string_view v);
 
 struct HttpOptions {
   std::string user_agent = "baton-loopback";
