@@ -88,6 +88,7 @@ struct HubCounters {
   std::int64_t conversations_created_total = 0;
   std::int64_t conversations_closed_total = 0;
   std::int64_t store_errors_total = 0;
+  std::int64_t peer_notice_retries_total = 0;  // notices to a partner tried again
   std::int64_t subscribers = 0;
   // Transfers that reached a final state, by "kind/state" (e.g. "peer/completed").
   std::map<std::string, std::int64_t> transfers_total;

@@ -733,12 +733,22 @@ void Hub::notify_origin(const core::Transfer& inbound, const std::string& action
                 return;
               }
               if (r && r->status < 500) return;
-              if (attempt + 1 >= kNotifyAttempts) {
+              // An arrival is told until the origin answers it (or it is settled
+              // otherwise): giving up would leave the origin free to take back a
+              // visitor who is here, two owners. Other notices give up in the end.
+              if (action == "arrived" && !unsettled_notices_.contains(inbound.id)) return;
+              if (action != "arrived" && attempt + 1 >= kNotifyAttempts) {
                 spdlog::error("transfer {}: gave up telling {} '{}'", inbound.id, inbound.to_peer, action);
                 return;
               }
+              if (attempt + 1 == kNotifyAttempts)
+                spdlog::warn("transfer {}: {} has not answered '{}' {} times; still trying", inbound.id,
+                             inbound.to_peer, action, kNotifyAttempts);
+              ++counters_.peer_notice_retries_total;
               // Keep trying: the origin keeps the visitor until it hears from us.
-              auto timer = std::make_shared<net::steady_timer>(strand_, std::chrono::seconds(std::min(30, 1 << std::min(attempt, 5))));
+              core::Millis wait = std::min<core::Millis>(settings_.federation.notice_retry_max_ms,
+                                                         core::Millis{1000} << std::min(attempt, 5));
+              auto timer = std::make_shared<net::steady_timer>(strand_, std::chrono::milliseconds(wait));
               timer->async_wait([this, timer, inbound, action, attempt](boost::system::error_code ec) {
                 if (!ec) notify_origin(inbound, action, attempt + 1);
               });

@@ -282,6 +282,9 @@ void ApiService::metrics(Respond respond) {
            std::to_string(c.conversations_closed_total) + "\n";
     out += "# HELP baton_store_errors_total Writes the store could not commit.\n# TYPE baton_store_errors_total counter\n";
     out += "baton_store_errors_total " + std::to_string(c.store_errors_total) + "\n";
+    out += "# HELP baton_peer_notice_retries_total Notices to a partner (arrived, expired) tried again.\n"
+           "# TYPE baton_peer_notice_retries_total counter\nbaton_peer_notice_retries_total " +
+           std::to_string(c.peer_notice_retries_total) + "\n";
     out += "# TYPE baton_subscriptions gauge\nbaton_subscriptions " + std::to_string(c.subscribers) + "\n";
     out += "# HELP baton_transfers_open Transfers under way.\n# TYPE baton_transfers_open gauge\n";
     out += "baton_transfers_open " + std::to_string(c.transfers_open) + "\n";

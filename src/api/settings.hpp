@@ -39,6 +39,9 @@ struct FederationSettings {
   // A visitor who arrived from a partner while no agent of its queue was online is
   // sent back if that is still so after this long.
   core::Millis unserved_recall_ms = 5 * 60'000;
+  // Notices to a partner (arrived, expired) are retried after 1 s, 2 s, 4 s ... up
+  // to this; an arrival notice is retried until the partner answers it.
+  core::Millis notice_retry_max_ms = 30'000;
   // Key for deriving authorization and join codes from transfer ids, so that a
   // retried request gets the same code while only the code's hash is stored.
   std::string code_secret;

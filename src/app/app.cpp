@@ -57,6 +57,7 @@ api::Settings to_settings(const Config& c, const AppOptions& o) {
                                                          : static_cast<core::Millis>(c.federation.join_code_ttl_s) * 1000;
   if (o.join_code_ttl_ms > 0) s.federation.auth_code_ttl_ms = o.join_code_ttl_ms;
   s.federation.unserved_recall_ms = o.unserved_recall_ms;
+  s.federation.notice_retry_max_ms = o.notice_retry_max_ms;
   for (const auto& p : c.peers)
     s.federation.peers.push_back(api::PeerSettings{p.name, p.display_name, p.base_url, p.queues, p.embed_origins});
   s.demo = o.demo;

@@ -31,6 +31,8 @@ struct AppOptions {
   // How long a visitor from a partner waits for an agent to come online before
   // being sent back (DESIGN.md §2.4).
   std::int64_t unserved_recall_ms = 5 * 60'000;
+  // Tests only: the longest wait between two tries of a notice to a partner.
+  std::int64_t notice_retry_max_ms = 30'000;
   // Tests only: the clock that sign-in sessions and the failed sign-in limits use
   // (nullptr = the system clock). Must outlive the App.
   core::Clock* sessions_clock = nullptr;

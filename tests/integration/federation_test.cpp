@@ -669,5 +669,49 @@ TEST(Federation, DestinationRestartedBetweenOfferAndContext) {
   s.transfer_in("completed");
 }
 
+// The origin is away (down, or unreachable) when the visitor arrives: the destination
+// tells it of the arrival until it answers, however many tries that takes, so that the
+// origin never takes back a visitor who is at the destination (two owners).
+TEST(Federation, AnArrivalIsToldUntilTheOriginAnswersHoweverLongItIsAway) {
+  PairOptions o;
+  o.app.notice_retry_max_ms = 20;  // many tries in little time
+  Pair p(o);
+  Scene s(p);
+  std::string id = s.offer();
+  s.confirm(id);
+  auto [url, code] = s.transfer_page();
+  s.alice.reset();
+  s.visitor.reset();
+  p.origin->stop();
+
+  Visitor there = join_at(p.dest->port(), code);
+  auto retries = [&] {
+    auto m = http(p.dest->port(), "GET", "/metrics").body;
+    const std::string name = "\nbaton_peer_notice_retries_total ";
+    auto pos = m.find(name);
+    return pos == std::string::npos ? -1LL : std::stoll(m.substr(pos + name.size()));
+  };
+  // Past the 20 tries after which other notices are given up (each try to a closed
+  // port takes the peer client a moment: a generous deadline).
+  ASSERT_TRUE(wait_until([&] { return retries() > 20; }, 90s)) << retries();
+
+  p.origin->restart_on_same_port();
+  std::string token = sign_in(p.origin->port(), "alice");
+  std::string state;
+  EXPECT_TRUE(wait_until([&] {
+    auto r = http(p.origin->port(), "GET", "/api/conversations/" + s.v.conversation, {},
+                  {{"Authorization", "Bearer " + token}});
+    state = std::string(r.json().at("conversation").at("state").as_string());
+    return state == "transferred";
+  })) << state;
+  // The destination stops telling once answered, and keeps the visitor.
+  long long settled = retries();
+  WsClient vd(p.dest->port());
+  vd.hello_visitor(there);
+  vd.send(json::object{{"type", "message"}, {"client_id", "after"}, {"text", "Still here"}});
+  EXPECT_EQ(str(vd.expect_type("ack"), "client_id"), "after");
+  EXPECT_LE(retries(), settled + 1);
+}
+
 }  // namespace
 }  // namespace baton::testing
