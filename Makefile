@@ -96,7 +96,7 @@ fuzz: fuzzers
 fuzz-smoke: fuzzers
 	fuzz/run.sh $(ASAN_BUILD) $(FUZZ_SMOKE_SECONDS)
 
-# Sanitizers (docs/operations.md, "Tests under sanitizers"). `make sanitize` runs the
+# Sanitizers (docs/decisions/sanitizers.md). `make sanitize` runs the
 # unit and integration tests in $(ASAN_BUILD), the clang build the fuzzers live in
 # (AddressSanitizer + UndefinedBehaviorSanitizer, -O1). `make tsan` runs them under
 # ThreadSanitizer in a GCC build of its own ($(TSAN_BUILD), -O1). CI runs both after
