@@ -14,13 +14,6 @@ namespace {
 
 namespace json = boost::json;
 
-std::int64_t metric(std::uint16_t port, const std::string& name) {
-  auto r = http(port, "GET", "/metrics");
-  auto pos = r.body.find("\n" + name + " ");
-  if (pos == std::string::npos) return -1;
-  return std::stoll(r.body.substr(pos + name.size() + 2));
-}
-
 TEST(SlowReader, MemoryStaysBoundedAndOthersAreUnaffected) {
   TempDir dir;
   std::unique_ptr<ChildServer> server;

@@ -685,12 +685,7 @@ TEST(Federation, AnArrivalIsToldUntilTheOriginAnswersHoweverLongItIsAway) {
   p.origin->stop();
 
   Visitor there = join_at(p.dest->port(), code);
-  auto retries = [&] {
-    auto m = http(p.dest->port(), "GET", "/metrics").body;
-    const std::string name = "\nbaton_peer_notice_retries_total ";
-    auto pos = m.find(name);
-    return pos == std::string::npos ? -1LL : std::stoll(m.substr(pos + name.size()));
-  };
+  auto retries = [&] { return metric(p.dest->port(), "baton_peer_notice_retries_total"); };
   // Past the 20 tries after which other notices are given up (each try to a closed
   // port takes the peer client a moment: a generous deadline).
   ASSERT_TRUE(wait_until([&] { return retries() > 20; }, 90s)) << retries();
@@ -705,7 +700,7 @@ TEST(Federation, AnArrivalIsToldUntilTheOriginAnswersHoweverLongItIsAway) {
     return state == "transferred";
   })) << state;
   // The destination stops telling once answered, and keeps the visitor.
-  long long settled = retries();
+  std::int64_t settled = retries();
   WsClient vd(p.dest->port());
   vd.hello_visitor(there);
   vd.send(json::object{{"type", "message"}, {"client_id", "after"}, {"text", "Still here"}});

@@ -122,6 +122,13 @@ std::string HttpResult::header(std::string_view name) const {
 
 json::value HttpResult::json() const { return json::parse(body); }
 
+std::int64_t metric(std::uint16_t port, const std::string& name) {
+  auto r = http(port, "GET", "/metrics");
+  auto pos = r.body.find("\n" + name + " ");
+  if (pos == std::string::npos) return -1;
+  return std::stoll(r.body.substr(pos + name.size() + 2));
+}
+
 HttpResult http(std::uint16_t port, const std::string& method, const std::string& target, const std::string& body,
                 std::vector<std::pair<std::string, std::string>> headers) {
   net::io_context io;

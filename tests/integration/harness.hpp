@@ -227,6 +227,9 @@ Visitor join_at(std::uint16_t dest_port, const std::string& code);
 
 // Polls `pred` every few milliseconds until it is true (returns true) or the
 // deadline passes (returns false). For state that is only visible by asking.
+// The value of an unlabelled metric on /metrics, or -1 when it is not there.
+std::int64_t metric(std::uint16_t port, const std::string& name);
+
 bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds deadline = kDeadline);
 
 // A Baton server in its own process: the real `baton` binary (`baton serve`) with

@@ -27,13 +27,6 @@ class Limits : public ::testing::Test {
   std::uint16_t port() const { return server.port(); }
 };
 
-std::int64_t metric(std::uint16_t port, const std::string& name) {
-  auto r = http(port, "GET", "/metrics");
-  auto pos = r.body.find("\n" + name + " ");
-  if (pos == std::string::npos) return -1;
-  return std::stoll(r.body.substr(pos + name.size() + 2));
-}
-
 TEST_F(Limits, ClientThatCannotKeepUpIsClosedAndOthersCarryOn) {
   Visitor v = start_chat(port(), "hi");
   std::string token = sign_in(port(), "alice");
