@@ -506,6 +506,7 @@ SqliteStore::SqliteStore(Db writer, std::vector<Db> readers, Db checkpointer, Sq
 
 int SqliteStore::on_wal_commit(void* store, sqlite3*, const char*, int pages) {
   auto* self = static_cast<SqliteStore*>(store);
+  self->wal_pages_.store(pages, std::memory_order_relaxed);
   // Once per 1 000 pages appended: a checkpoint that could not catch up (the writer
   // went on meanwhile) leaves the WAL long, and asking again after every commit
   // would copy a few pages and fsync the database file per commit.
@@ -533,9 +534,30 @@ void SqliteStore::run_checkpointer() {
       spdlog::warn("store: checkpoint: {}", st.error().message);
     } else if (auto row = st->step(); !row) {
       spdlog::warn("store: checkpoint: {}", row.error().message);
+    } else if (*row) {
+      // Columns: busy, pages in the WAL, pages copied.
+      const std::int64_t log = st->column_int64(1);
+      const std::int64_t copied = st->column_int64(2);
+      if (log >= kRestartPages && copied >= 0 && log - copied <= kCheckpointPages) {
+        {
+          std::lock_guard qlk(queue_mu_);  // so that the writer cannot miss the wake-up
+          catch_up_wanted_.store(true, std::memory_order_relaxed);
+        }
+        queue_cv_.notify_one();
+      }
     }
     lk.lock();
   }
+}
+
+void SqliteStore::catch_up_checkpoint() {
+  auto st = writer_db_.prepare("PRAGMA wal_checkpoint(PASSIVE)");
+  if (!st) {
+    spdlog::warn("store: checkpoint: {}", st.error().message);
+    return;
+  }
+  auto row = st->step();
+  if (!row) spdlog::warn("store: checkpoint: {}", row.error().message);
 }
 
 SqliteStore::~SqliteStore() {
@@ -590,7 +612,10 @@ void SqliteStore::run_writer() {
     bool stop = false;
     {
       std::unique_lock lk(queue_mu_);
-      auto wake = [&] { return stopping_ || !queue_.empty() || activity_requested_ > activity_written_; };
+      auto wake = [&] {
+        return stopping_ || !queue_.empty() || activity_requested_ > activity_written_ ||
+               catch_up_wanted_.load(std::memory_order_relaxed);
+      };
       if (activity_due == kNever) {
         queue_cv_.wait(lk, wake);
       } else {
@@ -631,6 +656,7 @@ void SqliteStore::run_writer() {
       done_cv_.notify_all();
       batch.clear();
     }
+    if (catch_up_wanted_.exchange(false, std::memory_order_relaxed)) catch_up_checkpoint();
     if (asked || stop || (activity_due != kNever && Clock::now() >= activity_due)) {
       write_activity();
       std::lock_guard lk(activity_mu_);

@@ -89,6 +89,13 @@ class SqliteStore final : public core::Store {
 
   static constexpr std::size_t kMaxListLimit = 200;
 
+  // Pages in the WAL after the latest commit (0 until the first). It starts over from
+  // 0 once a checkpoint has copied every page, even under unbroken load.
+  int wal_pages() const { return wal_pages_.load(std::memory_order_relaxed); }
+  // The WAL's pages past which the writer finishes a checkpoint itself (see
+  // run_checkpointer), so that the log starts over.
+  static constexpr int kRestartPages = 4000;
+
  private:
   struct Pending {
     core::Write write;
@@ -108,7 +115,16 @@ class SqliteStore final : public core::Store {
   void run_writer();
   // Checkpoints the WAL into the database file on a thread of its own (PASSIVE: it
   // never blocks the writer), so that no commit pays for one; see sqlite-store.md.
+  //
+  // Under unbroken load a PASSIVE checkpoint never catches up: the writer appends
+  // while it copies, and the WAL starts over only after a checkpoint that copied it
+  // all. So once the WAL is past kRestartPages and a checkpoint leaves at most
+  // kCheckpointPages behind, the writer copies the rest itself between two commits
+  // (a short pause: nothing is appended meanwhile) and the next commit starts the
+  // WAL over.
   void run_checkpointer();
+  // Writer thread: the catch-up above.
+  void catch_up_checkpoint();
   // sqlite3_wal_hook of the writer's connection: after each commit, the WAL's size in
   // pages; wakes the checkpointer past kCheckpointPages.
   static int on_wal_commit(void* store, sqlite3* db, const char* name, int pages);
@@ -157,6 +173,10 @@ class SqliteStore final : public core::Store {
   std::mutex checkpoint_mu_;
   std::condition_variable checkpoint_cv_;
   int wal_pages_asked_ = 0;          // writer thread: WAL size at the last checkpoint asked for
+  std::atomic<int> wal_pages_{0};
+  // Set by the checkpointer when its checkpoint left only the last few pages of a long
+  // WAL uncopied; the writer then copies those between two commits.
+  std::atomic<bool> catch_up_wanted_{false};
   bool checkpoint_wanted_ = false;  // guarded by checkpoint_mu_
   bool checkpoint_stop_ = false;
 
