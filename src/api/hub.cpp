@@ -227,7 +227,7 @@ void Hub::append(core::Conversation& c, core::Event e, Callback<Ack> done, bool 
       if (e.kind == core::EventKind::note) ++counters_.notes_total;
       publish(e);
       if (e.kind == core::EventKind::message || e.kind == core::EventKind::note) {
-        if (const auto* c = desk_.find(e.conversation_id)) notify_agents(*c);
+        if (const auto* c = desk_.find(e.conversation_id)) notify_activity(*c);
       }
       if (done) done(Ack{e.seq, false});
     });
@@ -454,6 +454,55 @@ void Hub::notify_agents(const core::Conversation& c, const std::string& previous
     bool queue_view = a && serves(*a, c.queue);
     if (owner || queue_view) send_to_agent(name, payload);
   }
+}
+
+void Hub::notify_activity(const core::Conversation& c) {
+  if (agent_links_.empty()) return;
+  const auto now = std::chrono::steady_clock::now();
+  auto [it, first] = summary_sent_.try_emplace(c.id, now);
+  if (first || now - it->second >= kActivitySummaryInterval) {
+    it->second = now;
+    summary_due_.erase(c.id);
+    notify_agents(c);
+  } else {
+    summary_due_.insert(c.id);
+  }
+  if (!summary_timer_) summary_timer_ = std::make_unique<net::steady_timer>(strand_);
+  if (summary_timer_->expiry() <= now) {
+    summary_timer_->expires_after(kActivitySummaryInterval);
+    summary_timer_->async_wait([this](boost::system::error_code ec) {
+      if (!ec) send_due_summaries();
+    });
+  }
+}
+
+void Hub::send_due_summaries() {
+  const auto now = std::chrono::steady_clock::now();
+  auto next = std::chrono::steady_clock::time_point::max();
+  for (auto it = summary_sent_.begin(); it != summary_sent_.end();) {
+    const auto& id = it->first;
+    if (now - it->second < kActivitySummaryInterval) {
+      next = std::min(next, it->second + kActivitySummaryInterval);
+      ++it;
+      continue;
+    }
+    if (summary_due_.erase(id) != 0) {
+      if (const auto* c = desk_.find(id)) {
+        // Sent now: the next message within the interval waits again.
+        it->second = now;
+        next = std::min(next, now + kActivitySummaryInterval);
+        notify_agents(*c);
+        ++it;
+        continue;
+      }
+    }
+    it = summary_sent_.erase(it);  // quiet for a whole interval: forgotten
+  }
+  if (next == std::chrono::steady_clock::time_point::max()) return;
+  summary_timer_->expires_at(next);
+  summary_timer_->async_wait([this](boost::system::error_code ec) {
+    if (!ec) send_due_summaries();
+  });
 }
 
 void Hub::release_conversations_of(const std::string& agent) {

@@ -254,6 +254,14 @@ class Hub {
   void release_conversations_of(const std::string& agent);
   void after_queue_change(const std::string& queue);
   void notify_agents(const core::Conversation& c, const std::string& previous_agent = {});
+  // After a message or a note: the conversation's summary (its last message, its
+  // time) goes to the agents at once if none went in the last kActivitySummaryMs,
+  // otherwise once that interval is over, with the state of then. A busy conversation
+  // costs its agents one summary per interval instead of one per message; changes of
+  // state (notify_agents) are never held back.
+  void notify_activity(const core::Conversation& c);
+  void send_due_summaries();
+  static constexpr auto kActivitySummaryInterval = std::chrono::milliseconds(500);
   void notify_queues();
   void send_to_agent(const std::string& agent, std::shared_ptr<const std::string> payload);
   void finish(const std::string& id, core::ConversationState state, const std::string& reason,
@@ -322,6 +330,11 @@ class Hub {
   std::unordered_map<std::string, std::vector<LiveSub>> subs_;
   std::map<std::string, AgentLink, std::less<>> agent_links_;
   HubCounters counters_;
+  // notify_activity: when each conversation's last activity summary went out (only
+  // those within the interval), and those whose next one waits for the timer.
+  std::unordered_map<std::string, std::chrono::steady_clock::time_point> summary_sent_;
+  std::set<std::string> summary_due_;
+  std::unique_ptr<boost::asio::steady_timer> summary_timer_;
   std::unordered_map<std::string, OpenTransfer> transfers_;  // open ones, by id
   // Hop counts of conversations that came from a partner (in memory; see docs/federation.md).
   std::unordered_map<std::string, int> hop_counts_;

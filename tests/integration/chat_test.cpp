@@ -55,6 +55,36 @@ TEST_F(Chat, VisitorAndAgentExchangeMessages) {
   agent.expect(event_with_text("My card is blocked."));
 }
 
+// Summaries for messages are paced (docs/api.md, `conversation`): a burst of
+// messages costs the agent a couple of summaries, and the last one is up to date.
+TEST_F(Chat, ABurstOfMessagesGivesTheAgentFewSummariesEndingWithTheLatest) {
+  Visitor v = start_chat(port(), "first");
+  WsClient agent(port());
+  agent.hello_agent(sign_in(port(), "alice"));
+  agent.expect([](const json::object& o) {
+    return str(o, "type") == "conversation" && str(o.at("conversation").as_object(), "agent") == "alice";
+  });
+  WsClient visitor(port());
+  visitor.hello_visitor(v);
+  visitor.expect_type("synced");
+  constexpr int kBurst = 40;
+  for (int i = 1; i <= kBurst; ++i) visitor.send(msg(v.conversation, "b-" + std::to_string(i), "burst " + std::to_string(i)));
+  for (int i = 1; i <= kBurst; ++i) visitor.expect_type("ack");
+
+  const std::string last = "burst " + std::to_string(kBurst);
+  auto is_summary = [](const json::object& o) { return str(o, "type") == "conversation"; };
+  auto latest = agent.expect([&](const json::object& o) {
+    return is_summary(o) && str(o.at("conversation").as_object(), "last_message") == last;
+  });
+  EXPECT_EQ(str(latest.at("conversation").as_object(), "state"), "active");
+  int summaries = 1;
+  for (const auto& o : agent.drain()) summaries += is_summary(o) ? 1 : 0;
+  // One at once, one at the end of each half second the burst lasted (it lasts far
+  // less than the 10 seconds this bound would take); one per message before.
+  EXPECT_LE(summaries, 20) << "a summary per message";
+  EXPECT_LT(summaries, kBurst);
+}
+
 TEST_F(Chat, ResentMessageIsStoredOnce) {
   Visitor v = start_chat(port(), "first");
   WsClient visitor(port());
