@@ -355,10 +355,11 @@ Status configure_writer(Db& db, const SqliteOptions& opts) {
   // wal_autocheckpoint = 0: the commit that crosses 1 000 WAL pages would otherwise
   // copy them into the database file (and fsync it) before its writes are
   // acknowledged; the checkpointer thread does it instead. journal_size_limit: the
-  // WAL file is cut back to 64 MiB when it starts over.
+  // WAL file is cut back to 128 MiB when it starts over (above the 64 MiB at which it
+  // is made to start over: a file cut shorter would grow again, block by block).
   if (auto st = db.exec("PRAGMA synchronous = " + sync +
                         "; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0;"
-                        " PRAGMA journal_size_limit = 67108864");
+                        " PRAGMA journal_size_limit = 134217728");
       !st) {
     return with_path(db.path(), st.error());
   }
@@ -507,7 +508,7 @@ SqliteStore::SqliteStore(Db writer, std::vector<Db> readers, Db checkpointer, Sq
 int SqliteStore::on_wal_commit(void* store, sqlite3*, const char*, int pages) {
   auto* self = static_cast<SqliteStore*>(store);
   self->wal_pages_.store(pages, std::memory_order_relaxed);
-  // Once per 1 000 pages appended: a checkpoint that could not catch up (the writer
+  // Once per kCheckpointPages appended: a checkpoint that could not catch up (the writer
   // went on meanwhile) leaves the WAL long, and asking again after every commit
   // would copy a few pages and fsync the database file per commit.
   if (pages < self->wal_pages_asked_) self->wal_pages_asked_ = 0;  // the WAL started over
@@ -529,21 +530,31 @@ void SqliteStore::run_checkpointer() {
     if (checkpoint_stop_) return;
     checkpoint_wanted_ = false;
     lk.unlock();
-    auto st = checkpoint_db_.prepare("PRAGMA wal_checkpoint(PASSIVE)");
-    if (!st) {
-      spdlog::warn("store: checkpoint: {}", st.error().message);
-    } else if (auto row = st->step(); !row) {
-      spdlog::warn("store: checkpoint: {}", row.error().message);
-    } else if (*row) {
+    // Rounds: each copies what was appended during the one before, so a long WAL
+    // comes down to a last few pages, which the writer copies (catch_up_checkpoint).
+    for (int round = 0; round < kCatchUpRounds; ++round) {
+      auto st = checkpoint_db_.prepare("PRAGMA wal_checkpoint(PASSIVE)");
+      if (!st) {
+        spdlog::warn("store: checkpoint: {}", st.error().message);
+        break;
+      }
+      auto row = st->step();
+      if (!row) {
+        spdlog::warn("store: checkpoint: {}", row.error().message);
+        break;
+      }
+      if (!*row) break;
       // Columns: busy, pages in the WAL, pages copied.
       const std::int64_t log = st->column_int64(1);
       const std::int64_t copied = st->column_int64(2);
-      if (log >= kRestartPages && copied >= 0 && log - copied <= kCheckpointPages) {
+      if (log < kRestartPages || copied < 0) break;
+      if (log - copied <= kCatchUpPages) {
         {
           std::lock_guard qlk(queue_mu_);  // so that the writer cannot miss the wake-up
           catch_up_wanted_.store(true, std::memory_order_relaxed);
         }
         queue_cv_.notify_one();
+        break;
       }
     }
     lk.lock();

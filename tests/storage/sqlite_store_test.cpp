@@ -1027,8 +1027,8 @@ TEST(SqliteStore, WalStartsOverUnderUnbrokenLoad) {
   });
   {
     std::unique_lock lk(mu);
-    // Past 20 times the threshold it is not going to start over (and the disk fills).
-    cv.wait_for(lk, kDeadline, [&] { return started_over || highest > 20 * SqliteStore::kRestartPages; });
+    // Past 5 times the threshold it is not going to start over (and the disk fills).
+    cv.wait_for(lk, kDeadline, [&] { return started_over || highest > 5 * SqliteStore::kRestartPages; });
     stop = true;
   }
   cv.notify_all();
