@@ -355,11 +355,11 @@ Status configure_writer(Db& db, const SqliteOptions& opts) {
   // wal_autocheckpoint = 0: the commit that crosses 1 000 WAL pages would otherwise
   // copy them into the database file (and fsync it) before its writes are
   // acknowledged; the checkpointer thread does it instead. journal_size_limit: the
-  // WAL file is cut back to 128 MiB when it starts over (above the 64 MiB at which it
+  // WAL file is cut back to 256 MiB when it starts over (above the 128 MiB at which it
   // is made to start over: a file cut shorter would grow again, block by block).
   if (auto st = db.exec("PRAGMA synchronous = " + sync +
                         "; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0;"
-                        " PRAGMA journal_size_limit = 134217728");
+                        " PRAGMA journal_size_limit = 268435456");
       !st) {
     return with_path(db.path(), st.error());
   }
@@ -468,6 +468,8 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path,
                                                        SqliteOptions opts) {
   opts.max_batch = std::max<std::size_t>(opts.max_batch, 1);
   opts.readers = std::max(opts.readers, 1);
+  opts.checkpoint_pages = std::max(opts.checkpoint_pages, 1);
+  opts.restart_pages = std::max(opts.restart_pages, 1);
 
   auto writer = Db::open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX);
   if (!writer) return writer.error();
@@ -508,11 +510,12 @@ SqliteStore::SqliteStore(Db writer, std::vector<Db> readers, Db checkpointer, Sq
 int SqliteStore::on_wal_commit(void* store, sqlite3*, const char*, int pages) {
   auto* self = static_cast<SqliteStore*>(store);
   self->wal_pages_.store(pages, std::memory_order_relaxed);
-  // Once per kCheckpointPages appended: a checkpoint that could not catch up (the writer
+  // Once per checkpoint_pages appended: a checkpoint that could not catch up (the writer
   // went on meanwhile) leaves the WAL long, and asking again after every commit
   // would copy a few pages and fsync the database file per commit.
   if (pages < self->wal_pages_asked_) self->wal_pages_asked_ = 0;  // the WAL started over
-  if (pages >= kCheckpointPages && pages - self->wal_pages_asked_ >= kCheckpointPages) {
+  const int every = self->opts_.checkpoint_pages;
+  if (pages >= every && pages - self->wal_pages_asked_ >= every) {
     self->wal_pages_asked_ = pages;
     {
       std::lock_guard lk(self->checkpoint_mu_);
@@ -547,7 +550,7 @@ void SqliteStore::run_checkpointer() {
       // Columns: busy, pages in the WAL, pages copied.
       const std::int64_t log = st->column_int64(1);
       const std::int64_t copied = st->column_int64(2);
-      if (log < kRestartPages || copied < 0) break;
+      if (log < opts_.restart_pages || copied < 0) break;
       if (log - copied <= kCatchUpPages) {
         {
           std::lock_guard qlk(queue_mu_);  // so that the writer cannot miss the wake-up

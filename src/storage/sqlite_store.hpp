@@ -29,6 +29,10 @@ struct SqliteOptions {
   // How long the activity of activity-only writes (core::Write::activity_only) may
   // wait before it is written to the conversation rows.
   std::chrono::milliseconds activity_delay{1000};
+  // WAL pages appended between two checkpoints, and the WAL's size in pages past
+  // which it is made to start over (see run_checkpointer; decisions/sqlite-store.md).
+  int checkpoint_pages = 4000;
+  int restart_pages = 32000;
 };
 
 // Thread-safety: every public member is thread-safe, except that the destructor
@@ -92,9 +96,6 @@ class SqliteStore final : public core::Store {
   // Pages in the WAL after the latest commit (0 until the first). It starts over from
   // 0 once a checkpoint has copied every page, even under unbroken load.
   int wal_pages() const { return wal_pages_.load(std::memory_order_relaxed); }
-  // The WAL's pages (64 MiB) past which the writer finishes a checkpoint itself (see
-  // run_checkpointer), so that the log starts over.
-  static constexpr int kRestartPages = 16000;
 
  private:
   struct Pending {
@@ -118,7 +119,7 @@ class SqliteStore final : public core::Store {
   //
   // Under unbroken load a PASSIVE checkpoint never catches up: the writer appends
   // while it copies, and the WAL starts over only after a checkpoint that copied it
-  // all. So once the WAL is past kRestartPages, the checkpointer goes round until at
+  // all. So once the WAL is past restart_pages, the checkpointer goes round until at
   // most kCatchUpPages are left, the writer copies those itself between two commits
   // (a short pause: nothing is appended meanwhile), and the next commit starts the
   // WAL over.
@@ -126,13 +127,9 @@ class SqliteStore final : public core::Store {
   // Writer thread: the catch-up above.
   void catch_up_checkpoint();
   // sqlite3_wal_hook of the writer's connection: after each commit, the WAL's size in
-  // pages; wakes the checkpointer past kCheckpointPages.
+  // pages; wakes the checkpointer each time checkpoint_pages more were appended.
   static int on_wal_commit(void* store, sqlite3* db, const char* name, int pages);
-  // Four times SQLite's own default for wal_autocheckpoint: the hot pages (the tails
-  // of the conversations' events, the indexes) are copied once per checkpoint, so
-  // fewer checkpoints copy fewer pages per message (measured in docs/benchmarks.md).
-  static constexpr int kCheckpointPages = 4000;
-  // Past kRestartPages, the checkpointer goes round again while the WAL keeps
+  // Past restart_pages, the checkpointer goes round again while the WAL keeps
   // growing, up to kCatchUpRounds times, until at most kCatchUpPages are left for
   // the writer (whose copy holds up the commits for that long).
   static constexpr int kCatchUpRounds = 8;

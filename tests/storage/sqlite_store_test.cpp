@@ -990,7 +990,10 @@ TEST(SqliteStore, SynchronousNormalAlsoStoresWrites) {
 // without end (seen at 114 MB after a few seconds of the relay benchmark).
 TEST(SqliteStore, WalStartsOverUnderUnbrokenLoad) {
   TempDir dir;
-  auto store = open_store(dir.file("baton.db"), SqliteOptions{.max_batch = 16});
+  // Smaller than the defaults, so that the test writes tens of megabytes, not hundreds.
+  constexpr int kRestart = 4000;
+  auto store = open_store(dir.file("baton.db"),
+                          SqliteOptions{.max_batch = 16, .checkpoint_pages = 1000, .restart_pages = kRestart});
   ASSERT_TRUE(write_and_wait(*store, conversation_write(make_conversation("c1", 10))));
 
   // Keeps writes queued at all times: a new one goes in as each completes. Each
@@ -1019,7 +1022,7 @@ TEST(SqliteStore, WalStartsOverUnderUnbrokenLoad) {
         if (!r) ++failed;
         --in_flight;
         highest = std::max(highest, pages);
-        if (highest >= SqliteStore::kRestartPages && pages < highest / 2) started_over = true;
+        if (highest >= kRestart && pages < highest / 2) started_over = true;
         cv.notify_all();
       });
       lk.lock();
@@ -1028,7 +1031,7 @@ TEST(SqliteStore, WalStartsOverUnderUnbrokenLoad) {
   {
     std::unique_lock lk(mu);
     // Past 5 times the threshold it is not going to start over (and the disk fills).
-    cv.wait_for(lk, kDeadline, [&] { return started_over || highest > 5 * SqliteStore::kRestartPages; });
+    cv.wait_for(lk, kDeadline, [&] { return started_over || highest > 5 * kRestart; });
     stop = true;
   }
   cv.notify_all();
@@ -1036,7 +1039,7 @@ TEST(SqliteStore, WalStartsOverUnderUnbrokenLoad) {
   store->flush();
   std::lock_guard lk(mu);
   EXPECT_EQ(failed, 0);
-  EXPECT_GE(highest, SqliteStore::kRestartPages);
+  EXPECT_GE(highest, kRestart);
   EXPECT_TRUE(started_over) << "the WAL reached " << highest << " pages and never started over";
   // And nothing was lost on the way.
   auto evs = store->events("c1", 0, 1'000'000, true);
