@@ -64,7 +64,7 @@ json::array threads_json(const Run& run) {
     std::int64_t before = 0;
     for (const auto& [tid, ns] : run.threads0)
       if (tid == run.threads1[i].first) before = ns;
-    std::string label = baton_thread_label(i);
+    std::string label = baton_thread_label(i, thread_name(run.pid, run.threads1[i].first));
     if (!by_label.count(label)) order.push_back(label);
     by_label[label] += wall > 0 ? static_cast<double>(run.threads1[i].second - before) / wall : 0;
   }
@@ -321,6 +321,7 @@ net::awaitable<Run*> RelayEngine::run_at(double rate, double warmup_s, double du
   run.server_cpu1 = process_cpu_ns(pid);
   run.client_cpu1 = self_cpu_ns();
   run.threads1 = thread_cpu_ns(pid);
+  run.pid = pid;
   run.machine1 = machine_busy_ns();
   run.io1 = process_io(pid);
   run.wall1 = end;

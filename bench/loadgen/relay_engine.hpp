@@ -55,6 +55,7 @@ struct Run {
                wall0 = 0, wall1 = 0;
   std::int64_t server_rss = 0;
   std::vector<std::pair<pid_t, std::int64_t>> threads0, threads1;  // server threads' CPU
+  pid_t pid = 0;                                                 // the server, for thread names
   ProcessIo io0, io1;                                              // server's /proc/PID/io
   double others_before = 0;  // cores other programs used just before the run
   bool passed = false;

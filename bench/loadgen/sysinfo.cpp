@@ -81,12 +81,21 @@ std::int64_t machine_busy_ns() {
   return (user + nice + system + irq + softirq + steal) * (1'000'000'000LL / hz);
 }
 
-std::string baton_thread_label(std::size_t i) {
+std::string thread_name(pid_t pid, pid_t tid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/comm");
+  std::string name;
+  std::getline(in, name);
+  return name;
+}
+
+std::string baton_thread_label(std::size_t i, const std::string& name) {
+  // The store's threads name themselves (src/storage/sqlite_store.cpp).
+  if (name == "store-writer") return "store writer";
+  if (name == "store-ckpt") return "store checkpointer";
+  if (name == "store-sync") return "store syncer";
   if (i == 0) return "network (main)";
   if (i <= 2) return "blocking pool";
   if (i <= 6) return "peer pool";
-  if (i == 7) return "store writer";
-  if (i == 8) return "store checkpointer";
   return "network";
 }
 

@@ -27,7 +27,11 @@ std::vector<std::pair<pid_t, std::int64_t>> thread_cpu_ns(pid_t pid);
 // src/app/app.cpp: main (network), 2 blocking-pool threads, 4 peer-pool threads,
 // the store writer, then the other network threads. A guess that holds only
 // while app.cpp builds things in that order; the results say so.
-std::string baton_thread_label(std::size_t index);
+// /proc/<pid>/task/<tid>/comm, without its newline.
+std::string thread_name(pid_t pid, pid_t tid);
+// A baton serve thread's role, from its name or, for unnamed ones, its place in the
+// order of creation.
+std::string baton_thread_label(std::size_t index, const std::string& name);
 
 // CPU time the whole machine has spent busy (all cores, not idle nor waiting
 // for I/O), from /proc/stat. Busy time minus ours and the server's is what other

@@ -63,8 +63,8 @@ class Store {
   using WriteDone = std::function<void(Result<WriteResult>)>;
   virtual ~Store() = default;
 
-  // Queues `w` for the writer thread and returns at once. `done` runs on the
-  // writer thread after the commit that holds `w` is durable, or with an error
+  // Queues `w` for the writer thread and returns at once. `done` runs on a store
+  // thread after the commit that holds `w` is durable, or with an error
   // (unavailable) if it failed; nothing is acknowledged that was not stored.
   // Writes commit in the order they were submitted. Thread-safe.
   virtual void write(Write w, WriteDone done) = 0;

@@ -36,8 +36,9 @@ struct SqliteOptions {
 };
 
 // Thread-safety: every public member is thread-safe, except that the destructor
-// must not race with other calls. WriteDone callbacks run on the writer thread,
-// one at a time, in submission order; they may call write() but not flush().
+// must not race with other calls. WriteDone callbacks run on one store thread (the
+// syncer with synchronous_full, the writer otherwise), one at a time, in submission
+// order; they may call write() but not flush().
 //
 // Storage contract beyond core::Store:
 // - an event's conversation must already exist or come in the same Write
@@ -96,6 +97,9 @@ class SqliteStore final : public core::Store {
   // Pages in the WAL after the latest commit (0 until the first). It starts over from
   // 0 once a checkpoint has copied every page, even under unbroken load.
   int wal_pages() const { return wal_pages_.load(std::memory_order_relaxed); }
+  // fdatasyncs of the WAL that made writes durable before their callbacks ran
+  // (synchronous_full only).
+  std::uint64_t wal_syncs() const { return wal_syncs_.load(std::memory_order_relaxed); }
 
  private:
   struct Pending {
@@ -114,6 +118,16 @@ class SqliteStore final : public core::Store {
   };
 
   void run_writer();
+  // With synchronous_full: the writer commits with synchronous=NORMAL (no fsync) and
+  // hands each committed batch to this thread, which fdatasyncs the WAL and only then
+  // runs the batch's callbacks, in order. The writer applies and commits the next
+  // batch meanwhile, so that the wait for the disk is no longer on its path
+  // (decisions/sqlite-store.md).
+  void run_syncer();
+  // Runs the callbacks of a batch and counts it completed.
+  void complete(std::vector<Pending>& batch, std::vector<core::Result<core::WriteResult>>& results);
+  // Makes every write the WAL file has received durable (fdatasync of the WAL).
+  core::Status sync_wal();
   // Checkpoints the WAL into the database file on a thread of its own (PASSIVE: it
   // never blocks the writer), so that no commit pays for one; see sqlite-store.md.
   //
@@ -184,10 +198,23 @@ class SqliteStore final : public core::Store {
   bool checkpoint_wanted_ = false;  // guarded by checkpoint_mu_
   bool checkpoint_stop_ = false;
 
+  struct Committed {
+    std::vector<Pending> batch;
+    std::vector<core::Result<core::WriteResult>> results;
+  };
+  std::mutex sync_mu_;
+  std::condition_variable sync_cv_;
+  std::deque<Committed> sync_queue_;  // guarded by sync_mu_
+  bool sync_stop_ = false;           // guarded by sync_mu_
+  int wal_fd_ = -1;                   // syncer thread only
+  std::atomic<std::uint64_t> wal_syncs_{0};
+  bool dir_synced_ = false;           // syncer thread only
+
   // Last: they start after everything above is built (the writer first, then the
   // checkpointer: bench/loadgen labels the server's threads by creation order).
   std::thread checkpointer_;
   std::thread writer_;
+  std::thread syncer_;  // only with synchronous_full
 };
 
 }  // namespace baton::storage

@@ -1047,5 +1047,50 @@ TEST(SqliteStore, WalStartsOverUnderUnbrokenLoad) {
   EXPECT_EQ(static_cast<std::int64_t>(evs->size()), seq);
 }
 
+
+// With synchronous_full the writer commits without waiting for the disk and a
+// thread of its own syncs the WAL: a callback runs only after a sync that began
+// after its write was committed, so never before one that started after submission.
+TEST(SqliteStore, AWriteIsAcknowledgedOnlyAfterTheWalIsSynced) {
+  TempDir dir;
+  auto store = open_store(dir.file("baton.db"));
+  ASSERT_TRUE(write_and_wait(*store, conversation_write(make_conversation("c1", 10))));
+  for (int i = 1; i <= 50; ++i) {
+    const std::uint64_t before = store->wal_syncs();
+    auto p = std::make_shared<std::promise<std::uint64_t>>();
+    auto f = p->get_future();
+    store->write(event_write(make_event("c1", i)), [&store, p](Result<WriteResult> r) {
+      p->set_value(r ? store->wal_syncs() : 0);
+    });
+    ASSERT_EQ(f.wait_for(kDeadline), std::future_status::ready);
+    EXPECT_GT(f.get(), before) << "write " << i << " acknowledged before a sync";
+  }
+}
+
+// A WAL that cannot be synced (here: gone from its folder, so not found) fails the
+// writes waiting for that sync instead of acknowledging them; they work again once
+// it can be.
+TEST(SqliteStore, AWriteWhoseWalCannotBeSyncedIsNotAcknowledged) {
+  TempDir dir;
+  const std::string path = dir.file("baton.db");
+  auto store = open_store(path);
+  ASSERT_TRUE(write_and_wait(*store, conversation_write(make_conversation("c1", 10))));
+  ASSERT_TRUE(write_and_wait(*store, event_write(make_event("c1", 1, "one"))));
+  const std::string wal = path + "-wal";
+  const std::string aside = path + "-wal.aside";
+  ASSERT_EQ(std::rename(wal.c_str(), aside.c_str()), 0);
+  auto r = write_and_wait(*store, event_write(make_event("c1", 2, "two")));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, core::Errc::unavailable);
+  EXPECT_NE(r.error().message.find("not known to be on disk"), std::string::npos) << r.error().message;
+  ASSERT_EQ(std::rename(aside.c_str(), wal.c_str()), 0);
+  // The client sends it again: stored already, so acknowledged as a duplicate now.
+  auto again = write_and_wait(*store, event_write(make_event("c1", 2, "two")));
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_EQ(again->seq, 2);
+  EXPECT_TRUE(again->duplicate);
+  ASSERT_TRUE(write_and_wait(*store, event_write(make_event("c1", 3, "three"))));
+}
+
 }  // namespace
 }  // namespace baton::storage
