@@ -358,17 +358,16 @@ Status configure_writer(Db& db) {
   if (!*row || mode->column_text(0) != "wal") {
     return Error{Errc::unavailable, "database " + db.path() + ": cannot switch to WAL mode"};
   }
-  // NORMAL even with synchronous_full: then the syncer thread fdatasyncs the WAL after
-  // each commit, before any callback runs (run_syncer), off the writer's path. In WAL
-  // mode NORMAL still syncs the WAL before a checkpoint and the database after it.
-  const std::string sync = "NORMAL";
+  // synchronous = NORMAL even with synchronous_full: then the syncer thread fdatasyncs
+  // the WAL after each commit, before any callback runs (run_syncer), off the writer's
+  // path. In WAL mode NORMAL still syncs the WAL before a checkpoint and the database
+  // after it.
   // wal_autocheckpoint = 0: the commit that crosses 1 000 WAL pages would otherwise
   // copy them into the database file (and fsync it) before its writes are
   // acknowledged; the checkpointer thread does it instead. journal_size_limit: the
   // WAL file is cut back to 256 MiB when it starts over (above the 128 MiB at which it
   // is made to start over: a file cut shorter would grow again, block by block).
-  if (auto st = db.exec("PRAGMA synchronous = " + sync +
-                        "; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0;"
+  if (auto st = db.exec("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0;"
                         " PRAGMA journal_size_limit = 268435456");
       !st) {
     return with_path(db.path(), st.error());
@@ -684,7 +683,7 @@ void SqliteStore::run_writer() {
         std::lock_guard lk(activity_mu_);
         if (!activity_.empty()) activity_due = Clock::now() + opts_.activity_delay;
       }
-      if (syncer_.joinable()) {
+      if (opts_.synchronous_full) {  // the syncer runs the callbacks
         {
           std::lock_guard lk(sync_mu_);
           sync_queue_.push_back(Committed{std::move(batch), std::move(results)});

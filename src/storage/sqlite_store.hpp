@@ -210,8 +210,8 @@ class SqliteStore final : public core::Store {
   std::atomic<std::uint64_t> wal_syncs_{0};
   bool dir_synced_ = false;           // syncer thread only
 
-  // Last: they start after everything above is built (the writer first, then the
-  // checkpointer: bench/loadgen labels the server's threads by creation order).
+  // Last: they start after everything above is built. They name themselves
+  // (store-writer, store-ckpt, store-sync) for profiles and bench/loadgen.
   std::thread checkpointer_;
   std::thread writer_;
   std::thread syncer_;  // only with synchronous_full
