@@ -81,7 +81,7 @@ class RelayEngine {
   virtual boost::json::object setup_json() const = 0;
   // Whether the server acknowledges messages to their sender (Baton does; plain XMPP does not).
   virtual bool has_acks() const { return true; }
-  // Whether the server's threads can be named by creation order (baton serve only).
+  // Whether the server's threads can be labelled by role (baton serve only).
   virtual bool baton_threads() const { return true; }
 
   // What a socket received during a run. `at_agent`: on the agent's side. `pair_ok`:

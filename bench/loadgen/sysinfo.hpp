@@ -23,14 +23,13 @@ std::int64_t process_cpu_ns(pid_t pid);
 // (creation order, as long as ids have not wrapped).
 std::vector<std::pair<pid_t, std::int64_t>> thread_cpu_ns(pid_t pid);
 
-// A name for each thread of `baton serve`, from its creation order in
-// src/app/app.cpp: main (network), 2 blocking-pool threads, 4 peer-pool threads,
-// the store writer, then the other network threads. A guess that holds only
-// while app.cpp builds things in that order; the results say so.
 // /proc/<pid>/task/<tid>/comm, without its newline.
 std::string thread_name(pid_t pid, pid_t tid);
-// A baton serve thread's role, from its name or, for unnamed ones, its place in the
-// order of creation.
+// A baton serve thread's role. The store's threads name themselves (store-writer,
+// store-ckpt, store-sync); the others are told by their place in the order of
+// creation in src/app/app.cpp: main (network), 2 blocking-pool threads, 4 peer-pool
+// threads, then network threads. That part is a guess that holds only while app.cpp
+// builds things in that order; the results say so.
 std::string baton_thread_label(std::size_t index, const std::string& name);
 
 // CPU time the whole machine has spent busy (all cores, not idle nor waiting

@@ -21,8 +21,9 @@
 namespace baton::storage {
 
 struct SqliteOptions {
-  // synchronous=FULL: a commit is on disk before its callbacks run, even across a
-  // power cut. NORMAL keeps WAL consistent but may lose the last commits on power loss.
+  // true: a commit is on disk (the syncer thread's fdatasync of the WAL) before its
+  // callbacks run, even across a power cut. false: callbacks run once SQLite has
+  // committed (synchronous=NORMAL): consistent, but a power cut may lose the last commits.
   bool synchronous_full = true;
   std::size_t max_batch = 512;  // writes per group commit (at least 1)
   int readers = 2;              // read-only connections (at least 1)

@@ -130,6 +130,16 @@ struct Scene {
     EXPECT_TRUE(std::regex_search(refresh, m, std::regex("url=(http://[^#]+)#code=([A-Za-z0-9_-]+)"))) << refresh;
     return {m[1], m[2]};
   }
+  // Offered, confirmed, the transfer page shown: the visitor's join code. Alice's and
+  // the visitor's sockets at the origin are closed, as when the page moves on.
+  std::string leave_origin() {
+    std::string id = offer();
+    confirm(id);
+    auto [url, code] = transfer_page();
+    alice.reset();
+    visitor.reset();
+    return code;
+  }
 };
 
 // bob, at the destination, tries to send `there` on to Acme: refused for its hops.
@@ -374,11 +384,7 @@ TEST(Federation, HopLimitStopsATransferLoop) {
 TEST(Federation, OriginRestartedWhileTheVisitorMoves) {
   Pair p;
   Scene s(p);
-  std::string id = s.offer();
-  s.confirm(id);
-  auto [url, code] = s.transfer_page();
-  s.alice.reset();
-  s.visitor.reset();
+  std::string code = s.leave_origin();
   p.restart_origin();
   Visitor there = join_at(p.dest->port(), code);
   // The destination tells the restarted origin, which closes its side.
@@ -677,11 +683,7 @@ TEST(Federation, AnArrivalIsToldUntilTheOriginAnswersHoweverLongItIsAway) {
   o.app.notice_retry_max_ms = 20;  // many tries in little time
   Pair p(o);
   Scene s(p);
-  std::string id = s.offer();
-  s.confirm(id);
-  auto [url, code] = s.transfer_page();
-  s.alice.reset();
-  s.visitor.reset();
+  std::string code = s.leave_origin();
   p.origin->stop();
 
   Visitor there = join_at(p.dest->port(), code);
