@@ -1,5 +1,7 @@
 #include "http/server.hpp"
 
+#include "http/gather_stream.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -307,7 +309,7 @@ class WsSession final : public WsConnection, public std::enable_shared_from_this
     signal_.expires_at(std::chrono::steady_clock::time_point::max());
   }
 
-  websocket::stream<Stream>& ws() { return ws_; }
+  websocket::stream<GatherStream<Stream>>& ws() { return ws_; }
 
   void send(std::shared_ptr<const std::string> text) override {
     net::post(ws_.get_executor(), [self = this->shared_from_this(), text = std::move(text)]() mutable {
@@ -334,13 +336,22 @@ class WsSession final : public WsConnection, public std::enable_shared_from_this
       auto msg = std::move(queue_.front());
       queue_.pop_front();
       queued_bytes_ -= msg->size();
+      // The messages queued behind it go out in the same write (gather_stream.hpp).
+      std::string& pending = ws_.next_layer().pending();
+      std::int64_t sent = 1;
+      while (!queue_.empty() && pending.size() + queue_.front()->size() + kFrameHeaderMax <= kGatherBytes) {
+        append_text_frame(pending, *queue_.front());
+        queued_bytes_ -= queue_.front()->size();
+        queue_.pop_front();
+        ++sent;
+      }
       ws_.text(true);
       auto [ec, n] = co_await ws_.async_write(net::buffer(*msg), kTuple);
       if (ec) {
         done_ = true;
         co_return;
       }
-      metrics_.ws_messages_out.fetch_add(1, std::memory_order_relaxed);
+      metrics_.ws_messages_out.fetch_add(sent, std::memory_order_relaxed);
     }
     if (closing_ && !done_) {
       auto [ec] = co_await ws_.async_close(close_reason_, kTuple);
@@ -389,7 +400,11 @@ class WsSession final : public WsConnection, public std::enable_shared_from_this
     signal_.cancel();
   }
 
-  websocket::stream<Stream> ws_;
+  // At most this many bytes of frames go out behind one message in one write.
+  static constexpr std::size_t kGatherBytes = 32 * 1024;
+  static constexpr std::size_t kFrameHeaderMax = 10;
+
+  websocket::stream<GatherStream<Stream>> ws_;
   net::steady_timer signal_;
   net::steady_timer hard_close_;
   std::string ip_;
