@@ -139,6 +139,10 @@ void add_relay(CLI::App* app, RelayOptions& r) {
   app->add_option("--step", r.step_s, "Measured seconds of each search step")->capture_default_str();
   app->add_option("--p99-limit-ms", r.p99_limit_ms, "The latency limit of the search")->capture_default_str();
   app->add_option("--text-bytes", r.text_bytes, "Length of each message's text")->capture_default_str();
+  app->add_option("--send-tick-us", r.send_tick_us,
+                  "The sender wakes at most once per this many microseconds and sends what is due")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 100000.0));
 }
 
 void add_connections(CLI::App* app, ConnectionsOptions& c) {

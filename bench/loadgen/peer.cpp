@@ -213,6 +213,7 @@ class Peer final : public RelayEngine {
                         {"agents", agents_count_},
                         {"capacity", o_.capacity},
                         {"text_bytes", o_.text_bytes},
+                        {"send_tick_us", o_.send_tick_us},
                         {"archive", "mod_mam, storage sql (SQLite3)"},
                         {"transport", "XMPP over WebSocket (RFC 7395), loopback"}};
   }

@@ -200,6 +200,7 @@ class Relay final : public RelayEngine {
                         {"queues", o_.queues},
                         {"agents_per_queue", agents_count_ / o_.queues},
                         {"text_bytes", o_.text_bytes},
+                        {"send_tick_us", o_.send_tick_us},
                         {"source_addresses", sources_.size()},
                         {"server_threads", o_.common.server_threads}};
   }

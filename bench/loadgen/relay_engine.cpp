@@ -286,6 +286,7 @@ net::awaitable<Run*> RelayEngine::run_at(double rate, double warmup_s, double du
   const std::uint64_t max_backlog = std::max<std::uint64_t>(2000, static_cast<std::uint64_t>(rate / 2));
   const pid_t pid = server_pid();
   net::steady_timer timer(ex);
+  const auto tick_ns = static_cast<std::int64_t>(o_.send_tick_us * 1000);
   bool window_started = false;
   while (run.next < run.total) {
     std::int64_t now = now_ns();
@@ -313,7 +314,9 @@ net::awaitable<Run*> RelayEngine::run_at(double rate, double warmup_s, double du
       break;
     }
     if (run.next < run.total) {
-      timer.expires_at(std::chrono::steady_clock::time_point(std::chrono::nanoseconds(scheduled_time(run, run.next))));
+      // Not before the next message is due, nor before the tick is over.
+      std::int64_t wake = std::max(scheduled_time(run, run.next), now + tick_ns);
+      timer.expires_at(std::chrono::steady_clock::time_point(std::chrono::nanoseconds(wake)));
       co_await timer.async_wait(net::use_awaitable);
     }
   }
