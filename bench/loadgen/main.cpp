@@ -143,6 +143,8 @@ void add_relay(CLI::App* app, RelayOptions& r) {
                   "The sender wakes at most once per this many microseconds and sends what is due")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 100000.0));
+  app->add_option("--latency-trace", r.latency_trace,
+                  "Write a CSV of the fixed-rate run's messages: due (ms into the window), latency (ms)");
 }
 
 void add_connections(CLI::App* app, ConnectionsOptions& c) {

@@ -151,6 +151,7 @@ net::awaitable<json::object> RelayEngine::main() {
   out["server_rss_bytes_end"] = process_rss_bytes(server_pid());
   co_await sleep_for(1s);  // stragglers of the last run
   json::object headline = run_json(*fixed);
+  if (!o_.latency_trace.empty()) write_trace(*fixed, o_.latency_trace);
   out["fixed_rate"] = headline;
   if (o_.search) {
     json::array steps;
@@ -213,6 +214,7 @@ void RelayEngine::on_delivered(bool at_agent, std::string_view client_id, bool p
   if (sched >= run->window_start && sched < run->window_end) {
     ++run->window_delivered;
     run->latency.record(now - sched);
+    if (run->id == 0 && !o_.latency_trace.empty()) run->trace.emplace_back(sched - run->window_start, now - sched);
   }
 }
 
@@ -378,6 +380,18 @@ net::awaitable<Run*> RelayEngine::run_at(double rate, double warmup_s, double du
     }
   }
   co_return &run;
+}
+
+void RelayEngine::write_trace(const Run& run, const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "w");
+  if (!f) {
+    log(name_ + ": cannot write " + path);
+    return;
+  }
+  std::fputs("due_ms,latency_ms\n", f);
+  for (const auto& [due, latency] : run.trace)
+    std::fprintf(f, "%.3f,%.3f\n", static_cast<double>(due) / 1e6, static_cast<double>(latency) / 1e6);
+  std::fclose(f);
 }
 
 std::uint64_t RelayEngine::lost_of(const Run& run) const {

@@ -50,6 +50,7 @@ struct Run {
   Histogram latency;      // scheduled send -> the other side receives it (window only)
   Histogram ack_latency;  // scheduled send -> the sender receives the ack (window only)
   Histogram send_lag;     // scheduled send -> handed to the socket (all)
+  std::vector<std::pair<std::int64_t, std::int64_t>> trace;  // (due - window start, latency) ns, if asked
   std::map<std::string, std::uint64_t> errors;  // code -> count
   std::int64_t machine0 = 0, machine1 = 0, server_cpu0 = 0, server_cpu1 = 0, client_cpu0 = 0, client_cpu1 = 0,
                wall0 = 0, wall1 = 0;
@@ -108,6 +109,7 @@ class RelayEngine {
   Run* find_run(int id);
   boost::json::object run_json(const Run& run) const;
   std::uint64_t lost_of(const Run& run) const;
+  void write_trace(const Run& run, const std::string& path);
   static double cores(std::int64_t c0, std::int64_t c1, const Run& run);
 
   std::vector<std::unique_ptr<Run>> runs_;

@@ -47,6 +47,9 @@ struct RelayOptions {
   // (latency still counts from each message's own scheduled time). A wake-up per
   // message costs the client a sleep and a wake each time it has caught up.
   double send_tick_us = 200;
+  // If set, a CSV of the fixed-rate run's measured messages: when each was due
+  // (ms into the window) and its latency (ms), to line the tail up with the server's doings.
+  std::string latency_trace;
 };
 boost::json::object run_relay(const RelayOptions& o);
 
