@@ -365,10 +365,11 @@ Status configure_writer(Db& db) {
   // wal_autocheckpoint = 0: the commit that crosses 1 000 WAL pages would otherwise
   // copy them into the database file (and fsync it) before its writes are
   // acknowledged; the checkpointer thread does it instead. journal_size_limit: the
-  // WAL file is cut back to 256 MiB when it starts over (above the 128 MiB at which it
-  // is made to start over: a file cut shorter would grow again, block by block).
+  // WAL file is cut back to 512 MiB when it starts over (well above the 250 MiB at which
+  // it is made to start over, which it passes while the checkpointer catches up: a file
+  // cut shorter would grow again, block by block).
   if (auto st = db.exec("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0;"
-                        " PRAGMA journal_size_limit = 268435456");
+                        " PRAGMA journal_size_limit = 536870912");
       !st) {
     return with_path(db.path(), st.error());
   }

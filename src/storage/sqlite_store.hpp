@@ -33,7 +33,7 @@ struct SqliteOptions {
   // WAL pages appended between two checkpoints, and the WAL's size in pages past
   // which it is made to start over (see run_checkpointer; decisions/sqlite-store.md).
   int checkpoint_pages = 4000;
-  int restart_pages = 32000;
+  int restart_pages = 64000;
 };
 
 // Thread-safety: every public member is thread-safe, except that the destructor
