@@ -11,9 +11,11 @@
 // frames (ping, pong, close) go out alone and the pending frames wait for the data
 // frame. Every write through the layer is written whole (a write_some that writes
 // everything), so each call starts at a frame header and the first byte can be
-// trusted.
+// trusted. Frames compressed by permessage-deflate (first byte 0xC1) are not
+// recognised: the server does not offer it, and WsSession closes the socket if held
+// frames were ever left behind.
 //
-// Include only from the server's translation unit: it brings in Beast.
+// Include only from the server's translation unit (and its test): it brings in Beast.
 #pragma once
 
 #include <boost/asio/async_result.hpp>

@@ -351,6 +351,15 @@ class WsSession final : public WsConnection, public std::enable_shared_from_this
         done_ = true;
         co_return;
       }
+      if (!pending.empty()) {
+        // Beast wrote no frame that ends a data message (it would, for example, with
+        // permessage-deflate, which is off): the held messages cannot go out in
+        // order. Close instead of losing them silently; the client resumes by seq.
+        spdlog::error("websocket: {} messages held for a gathered write were not sent; closing", sent - 1);
+        pending.clear();
+        begin_close(static_cast<std::uint16_t>(websocket::close_code::internal_error), "internal error", true);
+        continue;
+      }
       metrics_.ws_messages_out.fetch_add(sent, std::memory_order_relaxed);
     }
     if (closing_ && !done_) {
