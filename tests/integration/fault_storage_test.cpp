@@ -185,3 +185,68 @@ TEST(StorageFaults, LockedDatabaseGivesClearErrorsThenWritesAgain) {
 
 }  // namespace
 }  // namespace baton::testing
+
+namespace baton::testing {
+namespace {
+
+// The per-socket limit on messages awaiting their ack (docs/api.md: 64). While the
+// store cannot commit, the messages past it are refused with rate_limited and never
+// stored; the ones within it are each answered, once, when the store is back (an
+// ack, or `unavailable` if the lock outlasted the busy timeout), and then the
+// socket may send again.
+TEST(StorageFaults, MessagesPastSixtyFourAwaitingTheirAckAreRefusedAndNeverStored) {
+  TempDir dir;
+  TestServer server(test_config(dir.path()));
+  std::uint16_t port = server.port();
+  Visitor v = start_chat(port, "before the lock");
+  WsClient visitor(port);
+  visitor.hello_visitor(v);
+  ASSERT_EQ(str(send_message(visitor, {}, "first-ack", "stored"), "type"), "ack");
+
+  auto lock = std::make_unique<ForeignLock>(dir.path() + "/baton.db");
+  constexpr int kSent = 70;
+  constexpr int kLimit = 64;
+  for (int i = 0; i < kSent; ++i)
+    visitor.send(json::object{{"type", "message"}, {"client_id", "m" + std::to_string(i)},
+                              {"text", "burst " + std::to_string(i)}});
+  auto reply_to = [&](const std::string& cid) {
+    return visitor.expect(
+        [&](const json::object& o) {
+          return (str(o, "type") == "ack" || str(o, "type") == "error") && str(o, "client_id") == cid;
+        },
+        std::chrono::seconds(30));
+  };
+  // The ones past the limit are refused while the first 64 still wait on the store.
+  for (int i = kLimit; i < kSent; ++i) {
+    auto r = reply_to("m" + std::to_string(i));
+    EXPECT_EQ(str(r, "type"), "error") << json::serialize(r);
+    EXPECT_EQ(str(r, "code"), "rate_limited") << json::serialize(r);
+  }
+  lock->release();
+  std::set<std::string> acked;
+  for (int i = 0; i < kLimit; ++i) {
+    const std::string cid = "m" + std::to_string(i);
+    auto r = reply_to(cid);
+    if (str(r, "type") == "ack") {
+      acked.insert(cid);
+    } else {
+      EXPECT_EQ(str(r, "code"), "unavailable") << json::serialize(r);
+    }
+  }
+  // Each answered once: nothing more arrives for them.
+  for (const auto& m : visitor.drain()) {
+    const std::string type = str(m, "type");
+    EXPECT_FALSE(type == "ack" || type == "error") << json::serialize(m);
+  }
+  EXPECT_EQ(str(send_message(visitor, {}, "after", "room again"), "type"), "ack");
+
+  auto log = stored(port, v);
+  for (int i = 0; i < kSent; ++i) {
+    const std::string cid = "m" + std::to_string(i);
+    EXPECT_EQ(log[cid], acked.count(cid) ? 1 : 0) << cid;
+  }
+  EXPECT_EQ(log["after"], 1);
+}
+
+}  // namespace
+}  // namespace baton::testing
