@@ -183,12 +183,6 @@ TEST(StorageFaults, LockedDatabaseGivesClearErrorsThenWritesAgain) {
   EXPECT_EQ(after["a1"], 1);
 }
 
-}  // namespace
-}  // namespace baton::testing
-
-namespace baton::testing {
-namespace {
-
 // The per-socket limit on messages awaiting their ack (docs/api.md: 64). While the
 // store cannot commit, the messages past it are refused with rate_limited and never
 // stored; the ones within it are each answered, once, when the store is back (an
