@@ -49,12 +49,10 @@ clean:
 # Benchmarks (docs/benchmarks.md): a Release build in build-bench, then the short
 # version of every scenario against real servers on loopback; writes
 # $(BUILD)/bench/results.json. Installs Debian's Prosody for the side-by-side
-# comparison (bench/prosody/install.sh). Not part of `make test`. The -Wno-* flags silence
-# GCC 12's false positives at -O3 (docs/decisions/benchmarks.md).
+# comparison (bench/prosody/install.sh). Not part of `make test`.
 .PHONY: bench
 bench:
-	cmake -S . -B build-bench -G Ninja -DBATON_BENCH=ON -DBATON_TESTS=OFF -DCMAKE_BUILD_TYPE=Release \
-	  "-DCMAKE_CXX_FLAGS=-Wno-mismatched-new-delete -Wno-stringop-overflow -Wno-stringop-overread -Wno-array-bounds -Wno-restrict -Wno-free-nonheap-object"
+	cmake -S . -B build-bench -G Ninja -DBATON_BENCH=ON -DBATON_TESTS=OFF -DCMAKE_BUILD_TYPE=Release
 	cmake --build build-bench -j $(JOBS) --target baton baton-loadgen
 	build-bench/bench/loadgen/baton-loadgen selftest
 	bench/prosody/install.sh || echo "bench: Prosody could not be installed; the peer comparison is skipped"
