@@ -3,6 +3,7 @@
 
 #include <cstdio>
 #include <map>
+#include <stdexcept>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -29,17 +30,28 @@ std::string run(const std::string& cmd) {
   return out;
 }
 
-TEST(Tls, ServesHttpsWithTheConfiguredCertificate) {
-  TempDir dir;
-  std::string cert = dir.path() + "/cert.pem", key = dir.path() + "/key.pem";
+// A self-signed certificate for 127.0.0.1 (and its key) in `dir`; returns its path.
+std::string make_certificate(const TempDir& dir) {
+  const std::string cert = dir.path() + "/cert.pem", key = dir.path() + "/key.pem";
   run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=127.0.0.1 "
-      "-keyout " + key + " -out " + cert + " 2>&1");
+      "-addext subjectAltName=IP:127.0.0.1 -keyout " + key + " -out " + cert + " 2>&1");
+  return cert;
+}
+
+// The test configuration, serving TLS with the certificate make_certificate made.
+app::Config tls_config(const TempDir& dir, const std::string& cert) {
   app::Config c = test_config(dir.path() + "/data");
   c.tls_cert = cert;
-  c.tls_key = key;
+  c.tls_key = dir.path() + "/key.pem";
   c.public_url = "https://127.0.0.1";
-  ASSERT_TRUE(app::validate_config(c).ok());
-  TestServer server(c);
+  if (auto st = app::validate_config(c); !st) throw std::runtime_error(st.error().message);
+  return c;
+}
+
+TEST(Tls, ServesHttpsWithTheConfiguredCertificate) {
+  TempDir dir;
+  const std::string cert = make_certificate(dir);
+  TestServer server(tls_config(dir, cert));
   std::string url = "https://127.0.0.1:" + std::to_string(server.port());
   EXPECT_EQ(run("curl -s --cacert " + cert + " " + url + "/healthz"), "ok\n");
   // A session cookie over TLS is marked Secure.
@@ -60,15 +72,8 @@ TEST(Tls, WebSocketOverTlsCarriesABurstInOrder) {
   namespace websocket = beast::websocket;
   namespace json = boost::json;
   TempDir dir;
-  std::string cert = dir.path() + "/cert.pem", key = dir.path() + "/key.pem";
-  run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=127.0.0.1 "
-      "-addext subjectAltName=IP:127.0.0.1 -keyout " + key + " -out " + cert + " 2>&1");
-  app::Config c = test_config(dir.path() + "/data");
-  c.tls_cert = cert;
-  c.tls_key = key;
-  c.public_url = "https://127.0.0.1";
-  ASSERT_TRUE(app::validate_config(c).ok());
-  TestServer server(c);
+  const std::string cert = make_certificate(dir);
+  TestServer server(tls_config(dir, cert));
   const std::string host = "127.0.0.1:" + std::to_string(server.port());
   auto created = json::parse(run("curl -s --cacert " + cert + " -H 'Content-Type: application/json'"
                                  " -d '{\"site\":\"web\",\"name\":\"Tess\"}' https://" + host +
