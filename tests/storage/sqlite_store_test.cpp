@@ -1047,10 +1047,9 @@ TEST(SqliteStore, WalStartsOverUnderUnbrokenLoad) {
   EXPECT_EQ(static_cast<std::int64_t>(evs->size()), seq);
 }
 
-
 // With synchronous_full the writer commits without waiting for the disk and a
-// thread of its own syncs the WAL: a callback runs only after a sync that began
-// after its write was committed, so never before one that started after submission.
+// thread of its own syncs the WAL: a write's callback runs only after an fdatasync of
+// the WAL that finished after the write was submitted.
 TEST(SqliteStore, AWriteIsAcknowledgedOnlyAfterTheWalIsSynced) {
   TempDir dir;
   auto store = open_store(dir.file("baton.db"));
