@@ -32,11 +32,11 @@ bool serves(const core::AgentState& a, const std::string& queue) {
 }  // namespace
 
 Hub::Hub(net::any_io_executor executor, core::Store& store, core::Clock& clock, core::Random& random,
-         net::thread_pool& blocking, const Settings& settings)
+         net::any_io_executor blocking, Timers& timers, const Settings& settings)
     : strand_(net::make_strand(executor)), store_(store), clock_(clock), random_(random),
-      blocking_(blocking), settings_(settings) {}
+      blocking_(std::move(blocking)), timers_(timers), settings_(settings) {}
 
-Hub::~Hub() = default;
+Hub::~Hub() { alive_.reset(); }
 
 
 core::Status Hub::load() {
@@ -59,12 +59,15 @@ core::Status Hub::load() {
       c.agent.clear();
       c.waiting_since = now;
     }
-    committed_[c.id] = c.last_seq;
     std::string id = c.id;
     if (auto st = desk_.add(std::move(c)); !st) spdlog::warn("conversation {}: {}", id, st.error().message);
   }
   load_transfers();
-  spdlog::info("loaded {} live conversations and {} open transfers", desk_.live().size(), transfers_.size());
+  auto rows = store_.outbox();
+  if (!rows) return rows.error();
+  loaded_rows_ = std::move(*rows);
+  spdlog::info("loaded {} live conversations, {} transfers under way and {} requests to partners",
+               desk_.live().size(), transfers_.size(), loaded_rows_.size());
   return core::ok_status();
 }
 
@@ -113,7 +116,6 @@ void Hub::create(NewConversation nc, Callback<Created> done) {
     c.created_at = c.waiting_since = c.updated_at = now;
     c.offline = nc.offline;
     if (auto st = desk_.add(c); !st) return done(st.error());
-    committed_[c.id] = 0;
     ++counters_.conversations_created_total;
 
     core::Conversation* live = desk_.find(c.id);
@@ -135,8 +137,9 @@ void Hub::create(NewConversation nc, Callback<Created> done) {
     } else {
       core::Write w;
       w.conversation = *live;
-      store_.write(std::move(w), [this, finish_create = std::move(finish_create)](
+      store_.write(std::move(w), [this, alive = std::weak_ptr<int>(alive_), finish_create = std::move(finish_create)](
                                      core::Result<core::WriteResult> r) mutable {
+        if (alive.expired()) return;
         run([this, r = std::move(r), finish_create = std::move(finish_create)]() mutable {
           if (!r) {
             ++counters_.store_errors_total;
@@ -182,8 +185,8 @@ core::Status Hub::can_read(const Actor& a, const core::Conversation& c) const {
   const auto* agent = desk_.agent(a.agent);
   if (agent && serves(*agent, c.queue)) return core::ok_status();
   // The agent offered a transfer may look before answering.
-  for (const auto& [id, open] : transfers_) {
-    const auto& t = open.transfer;
+  for (const auto& [id, tracked] : transfers_) {
+    const auto& t = tracked.transfer;
     if (t.conversation_id == c.id && t.to_agent == a.agent && core::is_open(t.state)) return core::ok_status();
   }
   return Error{Errc::forbidden, "this conversation is not yours nor in your queues"};
@@ -197,19 +200,25 @@ core::Status Hub::can_act(const Actor& a, const core::Conversation& c) const {
   return Error{Errc::forbidden, "this conversation is not yours"};
 }
 
-void Hub::append(core::Conversation& c, core::Event e, Callback<Ack> done, bool activity_only) {
+core::Event Hub::stage(core::Conversation& c, core::Event e) {
   core::Millis now = clock_.now();
   e.conversation_id = c.id;
   e.seq = ++c.last_seq;
   e.at = now;
   c.updated_at = now;
   if (e.kind == core::EventKind::message) c.last_message = core::utf8_prefix(e.text, core::kPreviewBytes);
+  return e;
+}
+
+void Hub::append(core::Conversation& c, core::Event e, Callback<Ack> done, bool activity_only) {
+  e = stage(c, std::move(e));
   core::Write w;
   w.event = e;
   w.conversation = c;
   w.activity_only = activity_only;
-  store_.write(std::move(w), [this, e = std::move(e), done = std::move(done)](
+  store_.write(std::move(w), [this, alive = std::weak_ptr<int>(alive_), e = std::move(e), done = std::move(done)](
                                  core::Result<core::WriteResult> r) mutable {
+    if (alive.expired()) return;
     run([this, e = std::move(e), r = std::move(r), done = std::move(done)] {
       if (!r) {
         ++counters_.store_errors_total;
@@ -221,17 +230,26 @@ void Hub::append(core::Conversation& c, core::Event e, Callback<Ack> done, bool 
         if (done) done(Ack{r->seq, true});
         return;
       }
-      if (auto it = committed_.find(e.conversation_id); it != committed_.end())
-        it->second = std::max(it->second, e.seq);
-      if (e.kind == core::EventKind::message) ++counters_.messages_total;
-      if (e.kind == core::EventKind::note) ++counters_.notes_total;
-      publish(e);
-      if (e.kind == core::EventKind::message || e.kind == core::EventKind::note) {
-        if (const auto* c = desk_.find(e.conversation_id)) notify_activity(*c);
-      }
+      core::Write stored;
+      stored.event = e;
+      published(stored);
       if (done) done(Ack{e.seq, false});
     });
   });
+}
+
+void Hub::published(const core::Write& w, const core::WriteResult& result) {
+  auto one = [this](const core::Event& e) {
+    if (e.kind == core::EventKind::message) ++counters_.messages_total;
+    if (e.kind == core::EventKind::note) ++counters_.notes_total;
+    publish(e);
+    if (e.kind == core::EventKind::message || e.kind == core::EventKind::note) {
+      if (const auto* c = desk_.find(e.conversation_id)) notify_activity(*c);
+    }
+  };
+  if (w.event && !result.duplicate) one(*w.event);
+  for (std::size_t i = 0; i < w.more_events.size(); ++i)
+    if (std::find(result.skipped.begin(), result.skipped.end(), i) == result.skipped.end()) one(w.more_events[i]);
 }
 
 void Hub::publish(const core::Event& e) {
@@ -297,7 +315,6 @@ void Hub::finish(const std::string& id, core::ConversationState state, const std
     return;
   }
   ++counters_.conversations_closed_total;
-  committed_.erase(id);
   hop_counts_.erase(id);
   core::Event e;
   e.kind = core::EventKind::closed;
@@ -314,6 +331,34 @@ void Hub::finish(const std::string& id, core::ConversationState state, const std
   notify_agents(final_state);
   route();
   if (was_waiting) after_queue_change(queue);
+}
+
+bool Hub::finish_staged(const std::string& id, core::ConversationState state, const std::string& reason,
+                        core::Write& w) {
+  if (!desk_.find(id)) return false;
+  auto ended = desk_.finish(id, state, reason, clock_.now());
+  if (!ended) {
+    spdlog::error("conversation {}: {}", id, ended.error().message);
+    return false;
+  }
+  core::Event e;
+  e.kind = core::EventKind::closed;
+  e.author_kind = core::AuthorKind::system;
+  e.text = reason;
+  core::Conversation final_state = std::move(*ended);
+  core::Event closed = stage(final_state, std::move(e));
+  if (w.event) w.more_events.push_back(std::move(closed));
+  else w.event = std::move(closed);
+  w.conversation = std::move(final_state);
+  return true;
+}
+
+void Hub::after_finish(const core::Conversation& final_state, bool was_waiting) {
+  ++counters_.conversations_closed_total;
+  hop_counts_.erase(final_state.id);
+  notify_agents(final_state);
+  route();
+  if (was_waiting) after_queue_change(final_state.queue);
 }
 
 void Hub::close(const Actor& actor, const std::string& conversation_id, Callback<core::Ok> done) {
@@ -442,6 +487,15 @@ void Hub::send_to_agent(const std::string& agent, std::shared_ptr<const std::str
   }
 }
 
+void Hub::send_to_visitor(const std::string& conversation_id, std::shared_ptr<const std::string> payload) {
+  auto it = subs_.find(conversation_id);
+  if (it == subs_.end()) return;
+  for (const auto& s : it->second) {
+    if (s.agent) continue;
+    if (auto sub = s.sub.lock()) sub->deliver(conversation_id, 0, payload);
+  }
+}
+
 void Hub::notify_agents(const core::Conversation& c, const std::string& previous_agent) {
   if (agent_links_.empty()) return;
   json::object msg;
@@ -458,31 +512,33 @@ void Hub::notify_agents(const core::Conversation& c, const std::string& previous
 
 void Hub::notify_activity(const core::Conversation& c) {
   if (agent_links_.empty()) return;
-  const auto now = std::chrono::steady_clock::now();
+  const core::Millis now = clock_.now();
   auto [it, first] = summary_sent_.try_emplace(c.id, now);
-  if (first || now - it->second >= kActivitySummaryInterval) {
+  if (first || now - it->second >= kActivitySummaryMs) {
     it->second = now;
     summary_due_.erase(c.id);
     notify_agents(c);
   } else {
     summary_due_.insert(c.id);
   }
-  if (!summary_timer_) summary_timer_ = std::make_unique<net::steady_timer>(strand_);
-  if (summary_timer_->expiry() <= now) {
-    summary_timer_->expires_after(kActivitySummaryInterval);
-    summary_timer_->async_wait([this](boost::system::error_code ec) {
-      if (!ec) send_due_summaries();
+  if (!summary_timer_) summary_timer_ = timers_.make(strand_);
+  if (summary_timer_at_ == 0) {
+    summary_timer_at_ = now + kActivitySummaryMs;
+    summary_timer_->wait_until(summary_timer_at_, [this] {
+      summary_timer_at_ = 0;
+      send_due_summaries();
     });
   }
 }
 
 void Hub::send_due_summaries() {
-  const auto now = std::chrono::steady_clock::now();
-  auto next = std::chrono::steady_clock::time_point::max();
+  const core::Millis now = clock_.now();
+  core::Millis next = 0;
   for (auto it = summary_sent_.begin(); it != summary_sent_.end();) {
     const auto& id = it->first;
-    if (now - it->second < kActivitySummaryInterval) {
-      next = std::min(next, it->second + kActivitySummaryInterval);
+    if (now - it->second < kActivitySummaryMs) {
+      core::Millis at = it->second + kActivitySummaryMs;
+      next = next == 0 ? at : std::min(next, at);
       ++it;
       continue;
     }
@@ -490,7 +546,8 @@ void Hub::send_due_summaries() {
       if (const auto* c = desk_.find(id)) {
         // Sent now: the next message within the interval waits again.
         it->second = now;
-        next = std::min(next, now + kActivitySummaryInterval);
+        core::Millis at = now + kActivitySummaryMs;
+        next = next == 0 ? at : std::min(next, at);
         notify_agents(*c);
         ++it;
         continue;
@@ -498,10 +555,11 @@ void Hub::send_due_summaries() {
     }
     it = summary_sent_.erase(it);  // quiet for a whole interval: forgotten
   }
-  if (next == std::chrono::steady_clock::time_point::max()) return;
-  summary_timer_->expires_at(next);
-  summary_timer_->async_wait([this](boost::system::error_code ec) {
-    if (!ec) send_due_summaries();
+  if (next == 0) return;
+  summary_timer_at_ = next;
+  summary_timer_->wait_until(next, [this] {
+    summary_timer_at_ = 0;
+    send_due_summaries();
   });
 }
 
@@ -513,21 +571,25 @@ void Hub::release_conversations_of(const std::string& agent) {
   for (const auto& id : ids) {
     core::Conversation* c = desk_.find(id);
     if (!c) continue;
-    if (OpenTransfer* open = open_transfer_of(id); open && open->transfer.kind == core::TransferKind::consult) {
+    if (const core::Transfer* open = open_transfer_of(id); open && open->kind == core::TransferKind::consult) {
       // Mid-consult: a consultant already with the visitor takes over; otherwise the
       // consult ends and the visitor goes back to the queue below.
-      std::string tid = open->transfer.id;
+      std::string tid = open->id;
       if (c->consultant_joined) {
         consult_finish(Actor{core::AuthorKind::agent, agent, {}, {}}, tid, true, [](core::Result<core::Transfer>) {});
         continue;
       }
-      end_transfer(tid, core::TransferState::cancelled, display_name(agent) + " went offline.");
-      continue;  // end_transfer requeues it, the sender being offline
+      exclusive(tid, [this, tid, agent](Lease lease) {
+        end_local(tid, core::TransferState::cancelled, display_name(agent) + " went offline.",
+                  [lease](core::Result<core::Transfer>) {});
+      });
+      continue;  // end_local requeues it, the sender being offline
     }
     if (c->state != core::ConversationState::active || open_transfer_of(id)) continue;
     if (!desk_.requeue(id, "", now)) continue;
-    system_event(*c, core::EventKind::left, agent,
-                 display_name(agent) + " is no longer available. You are back in the queue for the next agent.");
+    append(*c, system_event_of(core::EventKind::left, agent,
+                               display_name(agent) + " is no longer available. You are back in the queue for the next agent."),
+           nullptr);
     notify_agents(*c, agent);
     after_queue_change(c->queue);
   }
@@ -593,13 +655,14 @@ void Hub::subscribe(const Actor& actor, const std::string& conversation_id, std:
              });
              if (!agent) {
                if (desk_.place_in_line(conversation_id) > 0) after_queue_change(r->queue);
-               if (bounced_.count(conversation_id)) send_bounce(conversation_id);
                // A page that missed the move hears it again, until the join code runs out.
-               OpenTransfer* open = open_transfer_of(conversation_id);
-               if (open && open->transfer.kind == core::TransferKind::peer &&
-                   open->transfer.state == core::TransferState::moving && open->transfer.detail.find("\"direction\":\"out\"") != std::string::npos) {
-                 if (const auto* c = desk_.find(conversation_id)) send_move(*c, open->transfer);
+               const core::Transfer* open = open_transfer_of(conversation_id);
+               if (open && open->kind == core::TransferKind::peer && open->direction == core::Direction::out &&
+                   open->state == core::TransferState::moving && open->step == core::PeerStep::none) {
+                 if (const auto* c = desk_.find(conversation_id)) send_move(*c, *open);
                }
+               // A page of a conversation that went back where it came from follows it.
+               if (core::is_terminal(r->state)) send_return(conversation_id);
              }
            });
 }
@@ -653,6 +716,7 @@ void Hub::attach_agent(const std::string& agent, std::shared_ptr<Subscriber> sub
     json::array open;
     for (const auto& [tid, o] : transfers_) {
       const core::Transfer& t = o.transfer;
+      if (!core::is_open(t.state) || t.direction == core::Direction::in) continue;
       if (t.from_agent != agent && t.to_agent != agent) continue;
       open.push_back(transfer_json(t));
       if (t.to_agent == agent && !a->conversations.count(t.conversation_id)) {
@@ -698,10 +762,8 @@ void Hub::agent_signed_out(const std::string& agent) {
 
 void Hub::offline_after(const std::string& agent, core::Millis grace) {
   auto& timer = agent_links_[agent].offline_timer;
-  if (!timer) timer = std::make_unique<net::steady_timer>(strand_);
-  timer->expires_after(std::chrono::milliseconds(grace));
-  timer->async_wait([this, agent](boost::system::error_code ec) {
-    if (ec) return;
+  if (!timer) timer = timers_.make(strand_);
+  timer->wait_until(clock_.now() + grace, [this, agent] {
     auto link = agent_links_.find(agent);
     if (link == agent_links_.end() || !link->second.subs.empty()) return;
     desk_.set_status(agent, core::AgentStatus::offline, clock_.now());
@@ -767,7 +829,8 @@ void Hub::counters(std::function<void(HubCounters)> done) {
     std::int64_t n = 0;
     for (const auto& [id, list] : subs_) n += static_cast<std::int64_t>(list.size());
     out.subscribers = n;
-    out.transfers_open = static_cast<std::int64_t>(transfers_.size());
+    out.transfers_open = 0;
+    for (const auto& [id, tracked] : transfers_) out.transfers_open += core::is_open(tracked.transfer.state) ? 1 : 0;
     done(std::move(out));
   });
 }

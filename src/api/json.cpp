@@ -137,16 +137,28 @@ json::object transfer_json(const core::Transfer& t) {
   if (!t.reason.empty()) o["reason"] = t.reason;
   o["created_at"] = t.created_at;
   o["updated_at"] = t.updated_at;
-  if (t.deadline && core::is_open(t.state)) o["deadline"] = t.deadline;  // a closed record may keep one (a pending notice)
+  if (t.deadline && core::is_open(t.state)) o["deadline"] = t.deadline;  // a completed record may have a timer of its own
   if (t.kind == core::TransferKind::peer) {
-    // What agents may see of a federated transfer's details; codes stay inside.
-    boost::system::error_code ec;
-    auto detail = json::parse(t.detail, ec);
-    if (!ec && detail.is_object()) {
-      for (const char* key : {"direction", "destination", "origin_organization", "queues"}) {
-        if (auto* v = detail.as_object().if_contains(key)) o[key] = *v;
+    // What agents may see of a federated transfer; codes stay inside.
+    o["direction"] = core::direction_name(t.direction);
+    if (t.direction == core::Direction::out) {
+      o["destination"] = t.organization;
+      bool answered = t.state == core::TransferState::moving ||
+                      (t.state == core::TransferState::offering && t.step != core::PeerStep::offer_sent);
+      if (answered) {
+        json::array qs;
+        for (const auto& q : t.queues)
+          qs.push_back(json::object{{"name", q.name},
+                                    {"display_name", q.display_name},
+                                    {"waiting", q.waiting},
+                                    {"longest_wait_ms", q.longest_wait_ms},
+                                    {"agents_online", q.agents_online}});
+        o["queues"] = std::move(qs);
       }
+    } else {
+      o["origin_organization"] = t.organization;
     }
+    if (t.step != core::PeerStep::none) o["step"] = core::peer_step_name(t.step);
   }
   return o;
 }

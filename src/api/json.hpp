@@ -32,7 +32,7 @@ std::string error_json(core::Errc code, std::string_view message);
 boost::json::object event_json(const core::Event& e);
 // A conversation as agents see it in lists; `place` is its place in line (0 if not waiting).
 boost::json::object summary_json(const core::Conversation& c, std::size_t place);
-// A transfer as agents see it (no codes, no internals of `detail`).
+// A transfer as agents see it: no codes, no hashes.
 boost::json::object transfer_json(const core::Transfer& t);
 
 }  // namespace baton::api

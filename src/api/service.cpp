@@ -744,7 +744,8 @@ Response html_page(int status, std::string title, std::string body_html, std::st
 }  // namespace
 
 void ApiService::enable_federation(federation::Signer& signer, federation::Verifier& verifier,
-                                   std::vector<std::string> published_keys) {
+                                   std::vector<std::string> published_keys, const core::Clock& clock) {
+  clock_ = &clock;
   signer_ = &signer;
   verifier_ = &verifier;
   published_keys_ = std::move(published_keys);
@@ -800,15 +801,33 @@ void ApiService::federation_request(const Request& req, const std::string& actio
   }
   if (req.header("content-type").substr(0, 16) != "application/json")
     return reply(400, error_json(Errc::bad_request, "send JSON"));
-  auto body = parse_object(req.body, hub_.settings().max_json_depth);
-  if (!body) return reply(http_status(body.error().code), error_json(body.error()));
-  std::string id = transfer_id;
-  if (action == "offer") {
-    auto* v = body->if_contains("transfer_id");
-    id = v && v->is_string() ? std::string(v->as_string()) : std::string();
-  }
-  hub_.on_federation(verified->peer, action, id, std::move(*body), [reply](Hub::FedReply r) {
-    reply(r.status, json::serialize(r.body));
+  // The nonce is stored before the answer goes (with whatever the request changed,
+  // which the hub stores after it), so that a restart does not reopen it to replay.
+  struct Both {
+    std::mutex mu;
+    int left = 2;
+    bool nonce_stored = false;
+    Hub::FedReply reply;
+  };
+  auto both = std::make_shared<Both>();
+  auto one_done = [both, reply] {
+    if (--both->left != 0) return;
+    if (!both->nonce_stored)
+      return reply(503, error_json(Errc::unavailable, "could not store the request's nonce; try again"));
+    reply(both->reply.status, std::move(both->reply.body));
+  };
+  core::Write w;
+  w.nonce = core::SeenNonce{verified->nonce_key, verified->forget_at};
+  w.forget_nonces_until = clock_->now();
+  hub_.store().write(std::move(w), [both, one_done](core::Result<core::WriteResult> r) {
+    std::lock_guard lock(both->mu);
+    both->nonce_stored = r.ok();
+    one_done();
+  });
+  hub_.on_federation(verified->peer, action, transfer_id, req.body, [both, one_done](Hub::FedReply r) {
+    std::lock_guard lock(both->mu);
+    both->reply = std::move(r);
+    one_done();
   });
 }
 

@@ -23,7 +23,7 @@ class ApiService final : public http::Service {
 
   // Turns on the server-to-server API and /.well-known/baton. All must outlive the service.
   void enable_federation(federation::Signer& signer, federation::Verifier& verifier,
-                         std::vector<std::string> published_keys);
+                         std::vector<std::string> published_keys, const core::Clock& clock);
 
   void handle(http::Request req, Respond respond) override;
   std::shared_ptr<http::WsHandler> upgrade(const http::Request& req, http::Response& refusal) override;
@@ -74,6 +74,7 @@ class ApiService final : public http::Service {
   void join_failed(const std::string& ip);
   federation::Signer* signer_ = nullptr;
   federation::Verifier* verifier_ = nullptr;
+  const core::Clock* clock_ = nullptr;
   std::vector<std::string> published_keys_;
 };
 

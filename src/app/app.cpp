@@ -19,6 +19,8 @@
 #include "http/server.hpp"
 #include "http/tokens.hpp"
 #include "http/client.hpp"
+#include "api/peer_link.hpp"
+#include "api/timers.hpp"
 #include "federation/keys.hpp"
 #include "federation/peer_client.hpp"
 #include "federation/signature.hpp"
@@ -89,6 +91,7 @@ struct App::Parts {
   http::SodiumRandom random;
   std::unique_ptr<storage::SqliteStore> store;
   net::thread_pool blocking;
+  std::unique_ptr<api::SteadyTimers> timers;
   http::HttpMetrics metrics;
   std::unique_ptr<api::Hub> hub;
   std::unique_ptr<api::Sessions> sessions;
@@ -101,6 +104,7 @@ struct App::Parts {
   std::unique_ptr<federation::Signer> signer;
   std::unique_ptr<federation::Verifier> verifier;
   std::unique_ptr<federation::PeerClient> peer_client;
+  std::unique_ptr<api::PooledPeerLink> peer_link;
 
   explicit Parts(int threads) : blocking(static_cast<std::size_t>(threads)) {}
   ~Parts() {
@@ -151,8 +155,9 @@ core::Result<std::unique_ptr<App>> App::start(const Config& config, net::io_cont
   if (!store) return store.error();
   parts->store = std::move(*store);
   core::Clock& clock = options.clock ? *options.clock : parts->clock;
+  parts->timers = std::make_unique<api::SteadyTimers>(clock);
   parts->hub = std::make_unique<api::Hub>(io.get_executor(), *parts->store, clock, parts->random,
-                                          parts->blocking, parts->settings);
+                                          parts->blocking.get_executor(), *parts->timers, parts->settings);
   if (auto st = parts->hub->load(); !st) return st.error();
   core::Clock& sessions_clock = options.sessions_clock ? *options.sessions_clock : clock;
   parts->sessions = std::make_unique<api::Sessions>(parts->settings, *parts->store, sessions_clock,
@@ -176,10 +181,15 @@ core::Result<std::unique_ptr<App>> App::start(const Config& config, net::io_cont
     for (const auto& k : config.federation.previous_public_keys) published.push_back(k);
     parts->signer = std::make_unique<federation::Signer>(*key, clock, parts->random);
     parts->verifier = std::make_unique<federation::Verifier>(std::move(vo), clock);
+    // Nonces accepted before this start are refused as replays until they expire.
+    auto seen = parts->store->nonces(clock.now());
+    if (!seen) return seen.error();
+    parts->verifier->preload(*seen);
     parts->peer_client = std::make_unique<federation::PeerClient>(
         parts->transport, *parts->signer, *parts->verifier, std::chrono::seconds(config.federation.peer_timeout_s), 3);
-    parts->hub->enable_federation(*parts->peer_client, parts->peer_pool);
-    parts->service->enable_federation(*parts->signer, *parts->verifier, std::move(published));
+    parts->peer_link = std::make_unique<api::PooledPeerLink>(*parts->peer_client, parts->peer_pool.get_executor());
+    parts->hub->enable_federation(*parts->peer_link);
+    parts->service->enable_federation(*parts->signer, *parts->verifier, std::move(published), clock);
   }
   parts->server = std::make_unique<http::Server>(io, to_server_options(config), *parts->service, parts->metrics);
   auto port = parts->server->listen(config.listen_host, config.listen_port);

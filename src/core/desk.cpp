@@ -225,6 +225,26 @@ Result<Conversation> Desk::finish(std::string_view id, ConversationState termina
   return done;
 }
 
+Status Desk::put_back(Conversation c) {
+  if (Conversation* now = find(c.id)) {
+    c.last_seq = std::max(c.last_seq, now->last_seq);
+    drop(c.id);
+  }
+  return add(std::move(c));
+}
+
+void Desk::drop(std::string_view id) {
+  auto it = live_.find(std::string(id));
+  if (it == live_.end()) return;
+  Conversation& c = it->second;
+  erase_waiting(c);
+  if (!c.agent.empty()) {
+    auto a = agents_.find(c.agent);
+    if (a != agents_.end()) a->second.conversations.erase(c.id);
+  }
+  live_.erase(it);
+}
+
 std::size_t Desk::place_in_line(std::string_view id) const {
   const Conversation* c = find(id);
   if (!c || c->state != ConversationState::waiting) return 0;

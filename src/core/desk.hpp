@@ -74,6 +74,14 @@ class Desk {
   Result<Conversation> finish(std::string_view id, ConversationState terminal,
                               const std::string& reason, Millis now);
 
+  // Undoing a change whose write failed: the conversation becomes `c` again (live,
+  // in its line if waiting, counted against its agent if owned), whatever it is
+  // now. last_seq never goes back: numbers handed out meanwhile stay used.
+  // REQUIRES: `c` is not terminal and its queue exists.
+  Status put_back(Conversation c);
+  // Undoing an add() whose write failed: the conversation leaves the desk.
+  void drop(std::string_view id);
+
   // 1-based place among the waiting conversations of its queue; 0 when not waiting.
   std::size_t place_in_line(std::string_view id) const;
   std::size_t waiting_count(std::string_view queue) const;

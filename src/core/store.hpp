@@ -17,6 +17,39 @@
 
 namespace baton::core {
 
+// A request to a partner organization waiting to be sent, or sent and not yet
+// answered. It is written in the same Write as the state change it reports, sent
+// once that is stored, sent again (after a restart too) until it is answered or
+// given up, and deleted in the same Write as what its answer changes.
+struct OutboxItem {
+  std::string id;           // "<record id>/<action>": at most one of each per record
+  std::string transfer;     // the transfer record it belongs to
+  std::string peer;         // our configured name of the organization it goes to
+  PeerAction action = PeerAction::offer;
+  // The request body, stored for offers and context packets (a resend is the same
+  // bytes); empty for notices, whose body is built from the record when sent.
+  std::string body;
+  int rounds = 0;      // rounds sent that got no answer
+  int max_rounds = 0;  // given up after this many; 0: never
+  Millis next_at = 0;  // when the next round is due
+  Millis created_at = 0;
+};
+
+// A signature nonce already accepted from a key: refused again until `forget_at`.
+struct SeenNonce {
+  std::string key;  // key id, a newline, the nonce
+  Millis forget_at = 0;
+};
+
+// An attempt at a secret, kept for as long as the limit that protects it looks
+// back (sign-in and join-code guessing, docs/security.md).
+struct Attempt {
+  std::string scope;    // e.g. "sign_in_failed", "sign_in_ok", "join_failed"
+  std::string key;      // what is limited: an address, an agent's name
+  std::string address;  // where it came from
+  Millis at = 0;
+};
+
 struct AgentSession {
   std::string token_hash;  // hex; the token itself is never stored
   std::string agent;
@@ -36,6 +69,19 @@ struct Write {
   std::optional<AgentSession> put_session;
   std::optional<std::string> delete_session;  // token hash
   std::optional<Transfer> transfer;           // upserted by id
+  // Appended after `event`, in order, to the conversations they name; one whose
+  // client id is already stored is skipped (WriteResult::skipped names it).
+  std::vector<Event> more_events;
+  std::vector<OutboxItem> outbox_put;      // upserted by id
+  std::vector<std::string> outbox_delete;  // by id; a missing one is no error
+  // Inserted; the write fails (unavailable) if the key is stored and not yet forgotten.
+  std::optional<SeenNonce> nonce;
+  std::optional<Attempt> attempt;
+  // Forgets nonces whose forget_at <= this (0: none) ...
+  Millis forget_nonces_until = 0;
+  // ... and attempts of `forget_scope` made before forget_attempts_before.
+  std::string forget_scope;
+  Millis forget_attempts_before = 0;
   // Set when `conversation` differs from the last snapshot written only in
   // last_seq, last_message and updated_at (a message or a note appended). The
   // store may then write those three later, coalesced: they follow from the
@@ -46,6 +92,8 @@ struct Write {
 struct WriteResult {
   std::int64_t seq = 0;  // the event's seq (the stored one if duplicate)
   bool duplicate = false;
+  // Indexes into Write::more_events of those skipped as already stored.
+  std::vector<std::size_t> skipped;
 };
 
 struct ListQuery {
@@ -86,8 +134,15 @@ class Store {
   // Transfers of a conversation, oldest first (its history).
   virtual Result<std::vector<Transfer>> transfers(std::string_view conversation_id) = 0;
   virtual Result<std::optional<Transfer>> transfer(std::string_view id) = 0;
-  // Every transfer in an open state, for start-up (their timers start again).
+  // Every transfer whose timer waits (deadline <> 0): the open ones, and completed
+  // ones with a timer of their own (PeerStep::unserved). For start-up.
   virtual Result<std::vector<Transfer>> open_transfers() = 0;
+  // The whole outbox, oldest first, for start-up.
+  virtual Result<std::vector<OutboxItem>> outbox() = 0;
+  // Nonces not yet forgotten at `now`, for start-up.
+  virtual Result<std::vector<SeenNonce>> nonces(Millis now) = 0;
+  // Attempts of `scope` made at `since` or later, oldest first, for start-up.
+  virtual Result<std::vector<Attempt>> attempts(std::string_view scope, Millis since) = 0;
 };
 
 }  // namespace baton::core

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <string>
 
 #include "core/error.hpp"
@@ -63,6 +64,19 @@ class PeerClient {
   Verifier& verifier_;
   std::chrono::milliseconds timeout_;
   int attempts_;
+};
+
+// Requests to peers as the transfer logic makes them: asynchronous, so that the
+// production server runs PeerClient on a thread pool and the simulation carries
+// them over its own network (tests/sim).
+class PeerLink {
+ public:
+  using Done = std::function<void(core::Result<PeerReply>)>;
+  virtual ~PeerLink() = default;
+  // POSTs `body` to `path` at `peer`, signed, with the client's attempts. `done`
+  // runs once, on any thread, with the verified answer (any status) or
+  // unavailable when no answer could be had.
+  virtual void post(const PeerEndpoint& peer, std::string path, std::string body, Done done) = 0;
 };
 
 // host[:port] of scheme://host[:port]; "" when malformed.

@@ -505,7 +505,12 @@ core::Result<Verified> Verifier::verify(const Fields& headers, std::string_view 
       return refuse(Refusal::replay_cache_full,
                     "too many recent signatures to remember another; retry shortly");
   }
-  return Verified{pinned.peer, **keyid, label, created_s, expires_s, nonce_text};
+  return Verified{pinned.peer, **keyid, label, created_s, expires_s, nonce_text, **keyid + "\n" + nonce_text, forget_at};
+}
+
+void Verifier::preload(const std::vector<core::SeenNonce>& seen) {
+  core::Millis now = clock_.now();
+  for (const auto& n : seen) nonces_.remember(n.key, n.forget_at, now);
 }
 
 }  // namespace baton::federation

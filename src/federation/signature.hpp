@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "core/clock.hpp"
+#include "core/store.hpp"
 #include "core/error.hpp"
 #include "federation/keys.hpp"
 #include "federation/nonce_cache.hpp"
@@ -168,6 +169,10 @@ struct Verified {
   std::int64_t created = 0;
   std::int64_t expires = 0;
   std::string nonce;
+  // The replay cache's key for the nonce, and when it is forgotten (ms): what a
+  // server stores so that a restart does not forget it (core::SeenNonce).
+  std::string nonce_key;
+  core::Millis forget_at = 0;
 };
 
 // Verifies signed requests and responses from pinned peers. The algorithm is
@@ -198,6 +203,9 @@ class Verifier {
   void replace_keys(PinnedKeys keys);
 
   std::size_t remembered_nonces() const { return nonces_.size(); }
+  // Nonces accepted before a restart (from the store), refused again until their
+  // forget_at. Call before serving.
+  void preload(const std::vector<core::SeenNonce>& seen);
 
  private:
   core::Result<Verified> verify(const Fields& headers, std::string_view body,

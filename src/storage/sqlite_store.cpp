@@ -9,6 +9,8 @@
 
 #include "core/text.hpp"
 
+#include <boost/json.hpp>
+
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
@@ -115,6 +117,85 @@ CREATE INDEX transfers_by_conversation ON transfers (conversation_id, created_at
 -- open_transfers(): only open transfers have a deadline.
 CREATE INDEX transfers_open ON transfers (deadline) WHERE deadline <> 0;
 )sql",
+    // 3: a transfer's fields as columns instead of a JSON `detail` (its rows are
+    // moved over); the federation outbox; accepted signature nonces; attempts at
+    // secrets (sign-in, join codes). docs/decisions/transfer-core.md.
+    R"sql(
+ALTER TABLE transfers ADD COLUMN direction TEXT NOT NULL DEFAULT 'local';
+ALTER TABLE transfers ADD COLUMN step TEXT NOT NULL DEFAULT '';
+ALTER TABLE transfers ADD COLUMN organization TEXT NOT NULL DEFAULT '';
+ALTER TABLE transfers ADD COLUMN hop_count INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE transfers ADD COLUMN authorization_code TEXT NOT NULL DEFAULT '';
+ALTER TABLE transfers ADD COLUMN queues TEXT NOT NULL DEFAULT '';
+ALTER TABLE transfers ADD COLUMN recall_hash TEXT NOT NULL DEFAULT '';
+ALTER TABLE transfers ADD COLUMN join_code TEXT NOT NULL DEFAULT '';
+ALTER TABLE transfers ADD COLUMN join_expires_at INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE transfers ADD COLUMN context_seq INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE transfers ADD COLUMN remote_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE transfers ADD COLUMN offer_digest TEXT NOT NULL DEFAULT '';
+ALTER TABLE transfers ADD COLUMN context_digest TEXT NOT NULL DEFAULT '';
+ALTER TABLE transfers ADD COLUMN auth_nonce TEXT NOT NULL DEFAULT '';
+ALTER TABLE transfers ADD COLUMN auth_hash TEXT NOT NULL DEFAULT '';
+ALTER TABLE transfers ADD COLUMN join_nonce TEXT NOT NULL DEFAULT '';
+ALTER TABLE transfers ADD COLUMN join_hash TEXT NOT NULL DEFAULT '';
+ALTER TABLE transfers ADD COLUMN recall_ticket TEXT NOT NULL DEFAULT '';
+ALTER TABLE transfers ADD COLUMN return_url TEXT NOT NULL DEFAULT '';
+
+CREATE TABLE outbox (
+  id         TEXT PRIMARY KEY NOT NULL,
+  transfer   TEXT NOT NULL,
+  peer       TEXT NOT NULL,
+  action     TEXT NOT NULL,
+  body       TEXT NOT NULL DEFAULT '',
+  rounds     INTEGER NOT NULL DEFAULT 0,
+  max_rounds INTEGER NOT NULL DEFAULT 0,
+  next_at    INTEGER NOT NULL DEFAULT 0,
+  created_at INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE seen_nonces (
+  key       TEXT PRIMARY KEY NOT NULL,
+  forget_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX seen_nonces_by_time ON seen_nonces (forget_at);
+
+CREATE TABLE attempts (
+  scope   TEXT NOT NULL,
+  key     TEXT NOT NULL,
+  address TEXT NOT NULL DEFAULT '',
+  at      INTEGER NOT NULL
+);
+CREATE INDEX attempts_by_time ON attempts (scope, at);
+
+-- The rows of version 2 kept a peer transfer's fields in `detail`.
+UPDATE transfers SET
+  direction = CASE json_extract(detail, '$.direction') WHEN 'out' THEN 'out' WHEN 'in' THEN 'in' ELSE 'local' END,
+  organization = coalesce(json_extract(detail, '$.destination'), json_extract(detail, '$.origin_organization'), ''),
+  hop_count = coalesce(json_extract(detail, '$.hop_count'), 0),
+  authorization_code = coalesce(json_extract(detail, '$.authorization_code'), ''),
+  queues = coalesce(json_extract(detail, '$.queues'), ''),
+  recall_hash = coalesce(json_extract(detail, '$.recall_hash'), ''),
+  join_code = coalesce(json_extract(detail, '$.join_code'), ''),
+  context_seq = coalesce(json_extract(detail, '$.context_seq'), 0),
+  remote_id = coalesce(json_extract(detail, '$.origin_transfer'), ''),
+  auth_hash = coalesce(json_extract(detail, '$.auth_hash'), ''),
+  join_hash = coalesce(json_extract(detail, '$.join_hash'), ''),
+  recall_ticket = coalesce(json_extract(detail, '$.recall_ticket'), '')
+WHERE kind = 'peer' AND json_valid(detail);
+UPDATE transfers SET step = CASE
+    WHEN to_queue <> '' THEN 'context_sent'
+    WHEN authorization_code <> '' THEN 'offer_answered'
+    ELSE 'offer_sent' END
+  WHERE kind = 'peer' AND direction = 'out' AND state = 'offering';
+UPDATE transfers SET join_expires_at = deadline - 30000
+  WHERE kind = 'peer' AND direction = 'out' AND state = 'moving';
+-- An arrival the origin had not yet confirmed is told again, from the outbox now.
+INSERT INTO outbox (id, transfer, peer, action, created_at)
+  SELECT id || '/arrived', id, to_peer, 'arrived', updated_at FROM transfers
+  WHERE kind = 'peer' AND json_valid(detail) AND json_extract(detail, '$.notify') = 'arrived';
+UPDATE transfers SET deadline = 0 WHERE state NOT IN ('offered', 'consulting', 'joined', 'offering', 'moving');
+ALTER TABLE transfers DROP COLUMN detail;
+)sql",
 };
 
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
@@ -147,15 +228,36 @@ const std::string kUpsertConversation =
 
 const std::string kTransferColumns =
     "id, conversation_id, kind, state, from_agent, to_agent, to_queue, to_peer, note, reason,"
-    " created_at, updated_at, deadline, detail";
+    " created_at, updated_at, deadline, direction, step, organization, hop_count, authorization_code,"
+    " queues, recall_hash, join_code, join_expires_at, context_seq, remote_id, offer_digest,"
+    " context_digest, auth_nonce, auth_hash, join_nonce, join_hash, recall_ticket, return_url";
+constexpr int kTransferColumnCount = 32;
 
-const std::string kUpsertTransfer =
-    "INSERT INTO transfers (" + kTransferColumns +
-    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
-    " ON CONFLICT (id) DO UPDATE SET conversation_id = excluded.conversation_id, state = excluded.state,"
-    " from_agent = excluded.from_agent, to_agent = excluded.to_agent, to_peer = excluded.to_peer,"
-    " to_queue = excluded.to_queue, note = excluded.note, reason = excluded.reason,"
-    " updated_at = excluded.updated_at, deadline = excluded.deadline, detail = excluded.detail";
+// Every column but id and created_at takes the new value.
+std::string upsert_transfer_sql() {
+  std::string sql = "INSERT INTO transfers (" + kTransferColumns + ") VALUES (";
+  for (int i = 1; i <= kTransferColumnCount; ++i) sql += (i > 1 ? ", ?" : "?") + std::to_string(i);
+  sql += ") ON CONFLICT (id) DO UPDATE SET ";
+  std::string_view cols = kTransferColumns;
+  bool first = true;
+  while (!cols.empty()) {
+    auto comma = cols.find(',');
+    std::string_view col = cols.substr(0, comma);
+    cols = comma == std::string_view::npos ? std::string_view{} : cols.substr(comma + 1);
+    while (!col.empty() && col.front() == ' ') col.remove_prefix(1);
+    if (col == "id" || col == "created_at") continue;
+    sql += (first ? "" : ", ") + std::string(col) + " = excluded." + std::string(col);
+    first = false;
+  }
+  return sql;
+}
+const std::string kUpsertTransfer = upsert_transfer_sql();
+
+const std::string kUpsertOutbox =
+    "INSERT INTO outbox (id, transfer, peer, action, body, rounds, max_rounds, next_at, created_at)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (id) DO UPDATE SET"
+    " transfer = excluded.transfer, peer = excluded.peer, action = excluded.action, body = excluded.body,"
+    " rounds = excluded.rounds, max_rounds = excluded.max_rounds, next_at = excluded.next_at";
 
 const std::string kInsertEvent =
     "INSERT INTO events (conversation_id, seq, kind, author_kind, author_id, author_name,"
@@ -217,13 +319,88 @@ void bind_conversation(Statement& st, const Conversation& c) {
       .bind(21, std::int64_t{c.consultant_joined ? 1 : 0});
 }
 
+// The queues a destination offered, as a JSON array of objects (the one column
+// that holds a list; PostgreSQL would make it jsonb).
+std::string encode_queues(const std::vector<core::OfferedQueue>& queues) {
+  if (queues.empty()) return {};
+  boost::json::array a;
+  for (const auto& q : queues)
+    a.push_back(boost::json::object{{"name", q.name},
+                                    {"display_name", q.display_name},
+                                    {"waiting", q.waiting},
+                                    {"longest_wait_ms", q.longest_wait_ms},
+                                    {"agents_online", q.agents_online}});
+  return boost::json::serialize(a);
+}
+
+std::vector<core::OfferedQueue> decode_queues(const std::string& text) {
+  std::vector<core::OfferedQueue> out;
+  if (text.empty()) return out;
+  boost::system::error_code ec;
+  auto v = boost::json::parse(text, ec);
+  if (ec || !v.is_array()) return out;
+  auto str = [](const boost::json::object& o, std::string_view k) {
+    auto* f = o.if_contains(k);
+    return f && f->is_string() ? std::string(f->as_string()) : std::string();
+  };
+  auto num = [](const boost::json::object& o, std::string_view k) {
+    auto* f = o.if_contains(k);
+    return f && f->is_int64() ? f->as_int64() : std::int64_t{0};
+  };
+  for (const auto& item : v.as_array()) {
+    if (!item.is_object()) continue;
+    const auto& o = item.as_object();
+    out.push_back({str(o, "name"), str(o, "display_name"), num(o, "waiting"), num(o, "longest_wait_ms"),
+                   num(o, "agents_online")});
+  }
+  return out;
+}
+
+void bind_transfer(Statement& st, const core::Transfer& t) {
+  st.bind(1, t.id)
+      .bind(2, t.conversation_id)
+      .bind(3, core::transfer_kind_name(t.kind))
+      .bind(4, core::transfer_state_name(t.state))
+      .bind(5, t.from_agent)
+      .bind(6, t.to_agent)
+      .bind(7, t.to_queue)
+      .bind(8, t.to_peer)
+      .bind(9, t.note)
+      .bind(10, t.reason)
+      .bind(11, t.created_at)
+      .bind(12, t.updated_at)
+      .bind(13, t.deadline)
+      .bind(14, core::direction_name(t.direction))
+      .bind(15, core::peer_step_name(t.step))
+      .bind(16, t.organization)
+      .bind(17, t.hop_count)
+      .bind(18, t.authorization_code)
+      .bind(19, encode_queues(t.queues))
+      .bind(20, t.recall_hash)
+      .bind(21, t.join_code)
+      .bind(22, t.join_expires_at)
+      .bind(23, t.context_seq)
+      .bind(24, t.remote_id)
+      .bind(25, t.offer_digest)
+      .bind(26, t.context_digest)
+      .bind(27, t.auth_nonce)
+      .bind(28, t.auth_hash)
+      .bind(29, t.join_nonce)
+      .bind(30, t.join_hash)
+      .bind(31, t.recall_ticket)
+      .bind(32, t.return_url);
+}
+
 Result<core::Transfer> read_transfer(const Statement& st) {
   core::Transfer t;
   t.id = st.column_text(0);
   t.conversation_id = st.column_text(1);
   auto kind = core::parse_transfer_kind(st.column_text(2));
   auto state = core::parse_transfer_state(st.column_text(3));
-  if (!kind || !state) return Error{Errc::internal, "transfer " + t.id + " has an unknown kind or state"};
+  auto direction = core::parse_direction(st.column_text(13));
+  auto step = core::parse_peer_step(st.column_text(14));
+  if (!kind || !state || !direction || !step)
+    return Error{Errc::internal, "transfer " + t.id + " has an unknown kind, state, direction or step"};
   t.kind = *kind;
   t.state = *state;
   t.from_agent = st.column_text(4);
@@ -235,8 +412,54 @@ Result<core::Transfer> read_transfer(const Statement& st) {
   t.created_at = st.column_int64(10);
   t.updated_at = st.column_int64(11);
   t.deadline = st.column_int64(12);
-  t.detail = st.column_text(13);
+  t.direction = *direction;
+  t.step = *step;
+  t.organization = st.column_text(15);
+  t.hop_count = st.column_int64(16);
+  t.authorization_code = st.column_text(17);
+  t.queues = decode_queues(st.column_text(18));
+  t.recall_hash = st.column_text(19);
+  t.join_code = st.column_text(20);
+  t.join_expires_at = st.column_int64(21);
+  t.context_seq = st.column_int64(22);
+  t.remote_id = st.column_text(23);
+  t.offer_digest = st.column_text(24);
+  t.context_digest = st.column_text(25);
+  t.auth_nonce = st.column_text(26);
+  t.auth_hash = st.column_text(27);
+  t.join_nonce = st.column_text(28);
+  t.join_hash = st.column_text(29);
+  t.recall_ticket = st.column_text(30);
+  t.return_url = st.column_text(31);
   return t;
+}
+
+Result<core::OutboxItem> read_outbox_item(const Statement& st) {
+  core::OutboxItem o;
+  o.id = st.column_text(0);
+  o.transfer = st.column_text(1);
+  o.peer = st.column_text(2);
+  auto action = core::parse_peer_action(st.column_text(3));
+  if (!action) return Error{Errc::internal, "outbox item " + o.id + " has an unknown action"};
+  o.action = *action;
+  o.body = st.column_text(4);
+  o.rounds = static_cast<int>(st.column_int64(5));
+  o.max_rounds = static_cast<int>(st.column_int64(6));
+  o.next_at = st.column_int64(7);
+  o.created_at = st.column_int64(8);
+  return o;
+}
+
+void bind_event(Statement& st, const Event& e) {
+  st.bind(1, e.conversation_id)
+      .bind(2, e.seq)
+      .bind(3, core::kind_name(e.kind))
+      .bind(4, core::author_kind_name(e.author_kind))
+      .bind(5, e.author_id)
+      .bind(6, e.author_name)
+      .bind(7, e.client_id)
+      .bind(8, e.text)
+      .bind(9, e.at);
 }
 
 Result<Conversation> read_conversation(const Statement& st) {
@@ -942,15 +1165,7 @@ Result<WriteResult> SqliteStore::apply(const core::Write& w) {
       {
         auto st = db.prepare(kInsertEvent);
         if (!st) return st.error();
-        st->bind(1, e.conversation_id)
-            .bind(2, e.seq)
-            .bind(3, core::kind_name(e.kind))
-            .bind(4, core::author_kind_name(e.author_kind))
-            .bind(5, e.author_id)
-            .bind(6, e.author_name)
-            .bind(7, e.client_id)
-            .bind(8, e.text)
-            .bind(9, e.at);
+        bind_event(*st, e);
         if (auto r = st->run(); !r) return r.error();
       }
       res.seq = e.seq;
@@ -987,23 +1202,62 @@ Result<WriteResult> SqliteStore::apply(const core::Write& w) {
       if (auto r = st->run(); !r) return r.error();
     }
     if (w.transfer) {
-      const core::Transfer& t = *w.transfer;
       auto st = db.prepare(kUpsertTransfer);
       if (!st) return st.error();
-      st->bind(1, t.id)
-          .bind(2, t.conversation_id)
-          .bind(3, core::transfer_kind_name(t.kind))
-          .bind(4, core::transfer_state_name(t.state))
-          .bind(5, t.from_agent)
-          .bind(6, t.to_agent)
-          .bind(7, t.to_queue)
-          .bind(8, t.to_peer)
-          .bind(9, t.note)
-          .bind(10, t.reason)
-          .bind(11, t.created_at)
-          .bind(12, t.updated_at)
-          .bind(13, t.deadline)
-          .bind(14, t.detail);
+      bind_transfer(*st, *w.transfer);
+      if (auto r = st->run(); !r) return r.error();
+    }
+    for (std::size_t i = 0; i < w.more_events.size(); ++i) {
+      auto st = db.prepare(kInsertEvent);
+      if (!st) return st.error();
+      bind_event(*st, w.more_events[i]);
+      if (auto r = st->run(); !r) return r.error();
+      if (db.changes() == 0) res.skipped.push_back(i);
+    }
+    for (const auto& id : w.outbox_delete) {
+      auto st = db.prepare("DELETE FROM outbox WHERE id = ?1");
+      if (!st) return st.error();
+      st->bind(1, id);
+      if (auto r = st->run(); !r) return r.error();
+    }
+    for (const auto& o : w.outbox_put) {
+      auto st = db.prepare(kUpsertOutbox);
+      if (!st) return st.error();
+      st->bind(1, o.id)
+          .bind(2, o.transfer)
+          .bind(3, o.peer)
+          .bind(4, core::peer_action_name(o.action))
+          .bind(5, o.body)
+          .bind(6, std::int64_t{o.rounds})
+          .bind(7, std::int64_t{o.max_rounds})
+          .bind(8, o.next_at)
+          .bind(9, o.created_at);
+      if (auto r = st->run(); !r) return r.error();
+    }
+    if (w.forget_nonces_until != 0) {
+      auto st = db.prepare("DELETE FROM seen_nonces WHERE forget_at <= ?1");
+      if (!st) return st.error();
+      st->bind(1, w.forget_nonces_until);
+      if (auto r = st->run(); !r) return r.error();
+    }
+    if (w.nonce) {
+      auto st = db.prepare("INSERT INTO seen_nonces (key, forget_at) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING");
+      if (!st) return st.error();
+      st->bind(1, w.nonce->key).bind(2, w.nonce->forget_at);
+      if (auto r = st->run(); !r) return r.error();
+      // A key still stored is a replay (expired ones were forgotten above).
+      if (db.changes() == 0) return Error{Errc::unavailable, "nonce already stored"};
+    }
+    if (!w.forget_scope.empty()) {
+      auto st = db.prepare("DELETE FROM attempts WHERE scope = ?1 AND at < ?2");
+      if (!st) return st.error();
+      st->bind(1, w.forget_scope).bind(2, w.forget_attempts_before);
+      if (auto r = st->run(); !r) return r.error();
+    }
+    if (w.attempt) {
+      auto st = db.prepare("INSERT INTO attempts (scope, key, address, at) VALUES (?1, ?2, ?3, ?4)");
+      if (!st) return st.error();
+      st->bind(1, w.attempt->scope).bind(2, w.attempt->key).bind(3, w.attempt->address).bind(4, w.attempt->at);
       if (auto r = st->run(); !r) return r.error();
     }
     if (take_injected_failure()) {
@@ -1177,6 +1431,36 @@ Result<std::vector<core::Transfer>> SqliteStore::open_transfers() {
                                " FROM transfers WHERE deadline <> 0 ORDER BY created_at, id");
   if (!st) return st.error();
   return collect<core::Transfer>(*st, read_transfer);
+}
+
+Result<std::vector<core::OutboxItem>> SqliteStore::outbox() {
+  auto lease = lease_reader();
+  auto st = lease.db().prepare(
+      "SELECT id, transfer, peer, action, body, rounds, max_rounds, next_at, created_at FROM outbox"
+      " ORDER BY created_at, id");
+  if (!st) return st.error();
+  return collect<core::OutboxItem>(*st, read_outbox_item);
+}
+
+Result<std::vector<core::SeenNonce>> SqliteStore::nonces(core::Millis now) {
+  auto lease = lease_reader();
+  auto st = lease.db().prepare("SELECT key, forget_at FROM seen_nonces WHERE forget_at > ?1");
+  if (!st) return st.error();
+  st->bind(1, now);
+  return collect<core::SeenNonce>(*st, [](const Statement& row) -> Result<core::SeenNonce> {
+    return core::SeenNonce{row.column_text(0), row.column_int64(1)};
+  });
+}
+
+Result<std::vector<core::Attempt>> SqliteStore::attempts(std::string_view scope, core::Millis since) {
+  auto lease = lease_reader();
+  auto st = lease.db().prepare(
+      "SELECT scope, key, address, at FROM attempts WHERE scope = ?1 AND at >= ?2 ORDER BY at");
+  if (!st) return st.error();
+  st->bind(1, scope).bind(2, since);
+  return collect<core::Attempt>(*st, [](const Statement& row) -> Result<core::Attempt> {
+    return core::Attempt{row.column_text(0), row.column_text(1), row.column_text(2), row.column_int64(3)};
+  });
 }
 
 }  // namespace baton::storage

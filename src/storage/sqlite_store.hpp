@@ -85,6 +85,9 @@ class SqliteStore final : public core::Store {
   core::Result<std::vector<core::Transfer>> transfers(std::string_view conversation_id) override;
   core::Result<std::optional<core::Transfer>> transfer(std::string_view id) override;
   core::Result<std::vector<core::Transfer>> open_transfers() override;
+  core::Result<std::vector<core::OutboxItem>> outbox() override;
+  core::Result<std::vector<core::SeenNonce>> nonces(core::Millis now) override;
+  core::Result<std::vector<core::Attempt>> attempts(std::string_view scope, core::Millis since) override;
 
   // The schema version this binary creates and understands (PRAGMA user_version).
   static int schema_version();
