@@ -6,7 +6,7 @@ export CCACHE_BASEDIR := $(CURDIR)
 export CCACHE_NOHASHDIR := true
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo
 
-.PHONY: all build deps test unit integration e2e demo clean fuzz fuzz-smoke fuzzers
+.PHONY: all build deps test unit integration e2e demo clean fuzz fuzz-smoke fuzzers sim
 
 all: build
 
@@ -38,6 +38,23 @@ integration: $(BUILD)/build.ninja
 
 e2e: build
 	tests/e2e/run.sh
+
+# The deterministic transfer simulation (docs/federation.md §14): SIM_SEEDS seeds,
+# split over the cores; `make sim SIM_SEED=N` replays seed N and prints what happened.
+# `make test` runs 2000 seeds (ctest's sim).
+SIM_SEEDS ?= 100000
+sim: $(BUILD)/build.ninja
+	cmake --build $(BUILD) -j $(JOBS) --target baton-sim
+ifdef SIM_SEED
+	$(BUILD)/tests/sim/baton-sim --seed $(SIM_SEED)
+else
+	@rm -f $(BUILD)/sim-*.log; per=$$(( ($(SIM_SEEDS) + $(JOBS) - 1) / $(JOBS) )); pids=""; \
+	for j in $$(seq 0 $$(( $(JOBS) - 1 ))); do \
+	  first=$$(( 1 + j * per )); n=$$(( $(SIM_SEEDS) - j * per )); [ $$n -gt $$per ] && n=$$per; [ $$n -le 0 ] && continue; \
+	  $(BUILD)/tests/sim/baton-sim --first $$first --seeds $$n > $(BUILD)/sim-$$j.log 2>&1 & pids="$$pids $$!"; \
+	done; \
+	status=0; for p in $$pids; do wait $$p || status=1; done; cat $(BUILD)/sim-*.log; exit $$status
+endif
 
 # Installs what is missing, builds, and runs two organizations peered with each other.
 demo: deps build

@@ -115,43 +115,41 @@ void Hub::create(NewConversation nc, Callback<Created> done) {
     c.visitor_token_hash = http::hash_token(out.token);
     c.created_at = c.waiting_since = c.updated_at = now;
     c.offline = nc.offline;
-    if (auto st = desk_.add(c); !st) return done(st.error());
-    ++counters_.conversations_created_total;
-
-    core::Conversation* live = desk_.find(c.id);
-    auto finish_create = [this, out, done](core::Result<Ack> r) mutable {
-      if (!r) return done(r.error());
-      out.first_seq = r->seq;
-      if (const auto* now_live = desk_.find(out.conversation.id)) out.conversation = *now_live;
-      done(std::move(out));
-    };
+    // Stored first, then on the desk: a conversation whose write failed never
+    // reaches a queue, an agent or a later write.
+    core::Write w;
     if (!nc.first_message.empty()) {
       core::Event e;
-      e.conversation_id = c.id;
       e.kind = core::EventKind::message;
       e.author_kind = core::AuthorKind::visitor;
       e.author_name = c.visitor.name;
       e.client_id = nc.client_id;
       e.text = std::move(nc.first_message);
-      append(*live, std::move(e), std::move(finish_create));
-    } else {
-      core::Write w;
-      w.conversation = *live;
-      store_.write(std::move(w), [this, alive = std::weak_ptr<int>(alive_), finish_create = std::move(finish_create)](
-                                     core::Result<core::WriteResult> r) mutable {
-        if (alive.expired()) return;
-        run([this, r = std::move(r), finish_create = std::move(finish_create)]() mutable {
-          if (!r) {
-            ++counters_.store_errors_total;
-            return finish_create(r.error());
-          }
-          finish_create(Ack{});
-        });
-      });
+      w.event = stage(c, std::move(e));
     }
-    notify_agents(*live);
-    route();
-    after_queue_change(site->queue);
+    w.conversation = c;
+    auto kept = std::make_shared<core::Write>(w);
+    store_.write(std::move(w), [this, alive = std::weak_ptr<int>(alive_), kept, out = std::move(out), done = std::move(done)](
+                                   core::Result<core::WriteResult> r) mutable {
+      if (alive.expired()) return;
+      run([this, kept, r = std::move(r), out = std::move(out), done = std::move(done)]() mutable {
+        if (!r) {
+          ++counters_.store_errors_total;
+          spdlog::error("store: {}", r.error().message);
+          return done(Error{Errc::unavailable, "could not store the conversation; try again"});
+        }
+        if (auto st = desk_.add(out.conversation); !st) return done(st.error());
+        ++counters_.conversations_created_total;
+        out.first_seq = kept->event ? kept->event->seq : 0;
+        published(*kept, *r);
+        const core::Conversation* live = desk_.find(out.conversation.id);
+        notify_agents(*live);
+        route();
+        after_queue_change(live->queue);
+        if (const auto* now_live = desk_.find(out.conversation.id)) out.conversation = *now_live;
+        done(std::move(out));
+      });
+    });
   });
 }
 

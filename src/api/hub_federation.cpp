@@ -112,7 +112,8 @@ void Hub::send_row(const core::OutboxItem& row, std::uint64_t generation) {
         std::int64_t covered = t.context_seq;
         for (const auto& e : *r.said) {
           covered = std::max(covered, e.seq);
-          if (e.kind != core::EventKind::message) continue;
+          // What the origin sent late (with the arrival's answer) it has already.
+          if (e.kind != core::EventKind::message || e.client_id.rfind("~late:", 0) == 0) continue;
           m.messages.push_back({e.author_kind, e.author_name, e.text, e.at, e.seq});
         }
         recall_covered_[row.id] = covered;
@@ -188,9 +189,14 @@ void Hub::drop_row(const std::string& id, Lease lease) {
     if (alive.expired()) return;
     run([this, alive, id, lease, ok = r.ok()] {
       if (alive.expired() || !outbox_) return;
-      // Not stored: it is sent again after a restart, and answered as before.
-      if (!ok) spdlog::error("outbox {}: could not be deleted from the store", id);
-      outbox_->erase(id);
+      if (ok) return outbox_->erase(id);
+      // Still stored: it goes again in a while, and its answer ends it again.
+      spdlog::error("outbox {}: could not be deleted from the store; sent again later", id);
+      if (const core::OutboxItem* row = outbox_->find(id)) {
+        core::OutboxItem again = *row;
+        again.next_at = clock_.now() + backoff(1);
+        outbox_->put(again);
+      }
     });
   });
 }

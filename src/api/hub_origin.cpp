@@ -511,6 +511,11 @@ void Hub::fed_recall(const PeerSettings& peer, const std::string& transfer_id, s
           if (!*r.record || !is_origin_record(&**r.record, peer.name))
             return done(fed_error(404, "not_found", "no transfer of ours with this id"));
           const core::Transfer& t = **r.record;
+          // Sent back before the arrival is settled here (its notice is still on the
+          // way): asked again. A refusal must stay a refusal, since a late copy of
+          // this very request could otherwise be taken once it is.
+          if (t.state == TransferState::moving)
+            return done(fed_error(503, "unavailable", "the visitor's arrival is not settled here yet; try again"));
           bool after_arrival = t.state == TransferState::completed || t.state == TransferState::recalled;
           if (!after_arrival || m.recall_ticket.size() > wire::kMaxCodeBytes ||
               !federation::equal_secret(federation::hash_code(m.recall_ticket), t.recall_hash))

@@ -143,7 +143,9 @@ Status advance(Transfer& t, TransferState to, Millis now, std::string reason) {
     t.join_code.clear();
     t.join_hash.clear();
     t.queues.clear();
-    if (to != TransferState::completed) t.recall_ticket.clear();
+    // A recalled record keeps its ticket: what was said here after the recall left
+    // goes after it, presenting the ticket again.
+    if (to != TransferState::completed && to != TransferState::recalled) t.recall_ticket.clear();
   }
   return ok_status();
 }
