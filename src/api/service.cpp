@@ -111,8 +111,8 @@ json::object agent_json(const AgentAccount& a) {
 
 }  // namespace
 
-ApiService::ApiService(Hub& hub, Sessions& sessions, http::HttpMetrics& metrics)
-    : hub_(hub), sessions_(sessions), metrics_(metrics) {}
+ApiService::ApiService(Hub& hub, Sessions& sessions, http::HttpMetrics& metrics, const core::Clock& clock)
+    : hub_(hub), sessions_(sessions), metrics_(metrics), clock_(&clock) {}
 
 std::string ApiService::own_origin() const { return origin_of(hub_.settings().public_url); }
 
@@ -894,14 +894,14 @@ void ApiService::join_page(Respond& respond) {
 
 namespace {
 constexpr std::size_t kJoinFailuresPerMinute = 10;
+constexpr core::Millis kJoinWindowMs = 60'000;
 }
 
-bool ApiService::join_limited(const std::string& ip) {
+bool ApiService::join_limited(const std::string& ip, core::Millis now) {
   std::lock_guard lock(join_mu_);
   auto it = join_failures_.find(ip);
   if (it == join_failures_.end()) return false;
-  auto cutoff = std::chrono::steady_clock::now() - std::chrono::minutes(1);
-  while (!it->second.empty() && it->second.front() < cutoff) it->second.pop_front();
+  while (!it->second.empty() && it->second.front() < now - kJoinWindowMs) it->second.pop_front();
   if (it->second.empty()) {
     join_failures_.erase(it);
     return false;
@@ -909,16 +909,23 @@ bool ApiService::join_limited(const std::string& ip) {
   return it->second.size() >= kJoinFailuresPerMinute;
 }
 
-void ApiService::join_failed(const std::string& ip) {
+void ApiService::join_failed(const std::string& ip, core::Millis at) {
   std::lock_guard lock(join_mu_);
   if (join_failures_.size() > 100'000) join_failures_.clear();  // bounded, whatever the spray
-  join_failures_[ip].push_back(std::chrono::steady_clock::now());
+  join_failures_[ip].push_back(at);
+}
+
+core::Status ApiService::load() {
+  auto failures = hub_.store().attempts(kJoinFailedScope, clock_->now() - kJoinWindowMs);
+  if (!failures) return failures.error();
+  for (const auto& a : *failures) join_failed(a.key, a.at);
+  return core::ok_status();
 }
 
 void ApiService::join(const Request& req, Respond respond) {
   std::string code = form_field(req.body, "code");
   std::string csp_limited = "default-src 'none'; style-src 'self'; base-uri 'none'; frame-ancestors " + chat_frame_ancestors();
-  if (join_limited(req.remote_ip)) {
+  if (join_limited(req.remote_ip, clock_->now())) {
     Response r = html_page(429, "Join", "<h1>Too many attempts</h1><p>Wait a minute, then try again.</p>", csp_limited);
     r.set("Retry-After", "60");
     return respond(std::move(r));
@@ -927,10 +934,26 @@ void ApiService::join(const Request& req, Respond respond) {
     std::string csp = "default-src 'none'; style-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors " +
                       chat_frame_ancestors();
     if (!r) {
-      join_failed(ip);
+      // Counted in memory at once, so that guesses racing this one are limited too;
+      // answered once stored, so that a restart after the answer still counts it.
+      core::Millis now = clock_->now();
+      join_failed(ip, now);
+      core::Write w;
+      w.attempt = core::Attempt{kJoinFailedScope, ip, ip, now};
+      w.forget_scope = kJoinFailedScope;
+      w.forget_attempts_before = now - kJoinWindowMs;
+      int status = r.error().code == Errc::conflict ? 410 : 404;
       std::string body = "<h1>This link cannot be used</h1><p>" + html_escape(r.error().message) +
                          ". Go back to the previous page to continue your conversation there.</p>";
-      return respond(html_page(r.error().code == Errc::conflict ? 410 : 404, "Join", body, csp));
+      hub_.store().write(std::move(w), [respond, status, body = std::move(body),
+                                        csp](core::Result<core::WriteResult> stored) {
+        // Not stored: the guess is not answered (a restart must not reopen it).
+        if (!stored)
+          return respond(html_page(503, "Join", "<h1>Try again</h1><p>This link could not be checked just now.</p>",
+                                   csp));
+        respond(html_page(status, "Join", body, csp));
+      });
+      return;
     }
     bool secure = hub_.settings().public_url.rfind("https://", 0) == 0;
     Response res = Response::text(303, "Joined\n");

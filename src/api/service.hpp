@@ -18,8 +18,14 @@ namespace baton::api {
 
 class ApiService final : public http::Service {
  public:
-  // All references must outlive the service.
-  ApiService(Hub& hub, Sessions& sessions, http::HttpMetrics& metrics);
+  // All references must outlive the service. `clock` is the wall clock the limit on
+  // join-code guessing counts with. Call load() before serving.
+  ApiService(Hub& hub, Sessions& sessions, http::HttpMetrics& metrics, const core::Clock& clock);
+
+  // Rebuilds the limit on join-code guessing from the failures stored before a
+  // restart (those of the last minute). Blocking (reads the store); call once,
+  // before serving. Errors: whatever the store's read returned.
+  core::Status load();
 
   // Turns on the server-to-server API and /.well-known/baton. All must outlive the service.
   void enable_federation(federation::Signer& signer, federation::Verifier& verifier,
@@ -67,16 +73,23 @@ class ApiService final : public http::Service {
   Hub& hub_;
   Sessions& sessions_;
   http::HttpMetrics& metrics_;
-  // Failed join codes per address (guessing in bulk is refused for a while).
+  // Failed join codes per address, oldest first (guessing in bulk is refused for a
+  // while). Each is also stored (core::Attempt, scope kJoinFailedScope) before its
+  // answer goes, and read back by load().
   std::mutex join_mu_;
-  std::unordered_map<std::string, std::deque<std::chrono::steady_clock::time_point>> join_failures_;
-  bool join_limited(const std::string& ip);
-  void join_failed(const std::string& ip);
+  std::unordered_map<std::string, std::deque<core::Millis>> join_failures_;
+  bool join_limited(const std::string& ip, core::Millis now);
+  // Counts a failure made at `at` in memory (the store is the caller's business).
+  void join_failed(const std::string& ip, core::Millis at);
   federation::Signer* signer_ = nullptr;
   federation::Verifier* verifier_ = nullptr;
-  const core::Clock* clock_ = nullptr;
+  const core::Clock* clock_;
   std::vector<std::string> published_keys_;
 };
+
+// The scope of the failed join codes ApiService stores: key and address = the
+// client's address.
+inline constexpr const char* kJoinFailedScope = "join_failed";
 
 // Maps an error to its HTTP status (one place for the whole api).
 int http_status(core::Errc code);

@@ -15,6 +15,9 @@ namespace {
 constexpr std::size_t kMaxCachedSessions = 10'000;
 // Longer than any store read takes, so a read racing a sign-out cannot revive it.
 constexpr core::Millis kSignedOutMemoryMs = 10 * 60'000;
+// The same words whether the password was right or not: a store that fails must
+// not tell a guesser which guess was good.
+constexpr const char* kNotStored = "could not store the sign-in; try again";
 }
 
 Sessions::Sessions(const Settings& settings, core::Store& store, core::Clock& clock, core::Random& random,
@@ -22,6 +25,20 @@ Sessions::Sessions(const Settings& settings, core::Store& store, core::Clock& cl
     : settings_(settings), store_(store), clock_(clock), random_(random), blocking_(blocking) {
   auto h = http::hash_password(random_.token(24));
   if (h) dummy_hash_ = *h;
+}
+
+core::Status Sessions::load() {
+  core::Millis now = clock_.now();
+  auto failures = store_.attempts(kSignInFailedScope, now - settings_.login_window_ms);
+  if (!failures) return failures.error();
+  auto successes = store_.attempts(kSignInOkScope, now - settings_.session_ttl_ms);
+  if (!successes) return successes.error();
+  // Replayed oldest first through the same code that counted them, so that the cap
+  // on one address's failures toward a name (and the bounds on memory) apply as
+  // they did then. A name that is no longer an agent's counts for its address only.
+  for (const auto& a : *failures) failed(a.key, account(a.key) != nullptr, a.address, a.at);
+  for (const auto& a : *successes) succeeded(a.key, a.address, a.at);
+  return core::ok_status();
 }
 
 const AgentAccount* Sessions::account(const std::string& name) const {
@@ -64,25 +81,25 @@ bool Sessions::refused(const std::string& username, const std::string& ip, core:
   return known == known_addresses_.end() || known->second <= now - settings_.session_ttl_ms;
 }
 
-void Sessions::failed(const std::string& username, bool known_name, const std::string& ip, core::Millis now) {
+void Sessions::failed(const std::string& username, bool known_name, const std::string& ip, core::Millis at) {
   std::lock_guard lock(mu_);
   // Bounded: an attacker spraying addresses or names cannot grow these without end.
   if (ip_failures_.size() > 100'000) ip_failures_.clear();
   if (name_failures_.size() > 100'000) name_failures_.clear();
-  ip_failures_[ip].emplace_back(now, std::string());
+  ip_failures_[ip].emplace_back(at, std::string());
   if (!known_name) return;
   auto& times = name_failures_[username];
-  prune(times, now);
+  prune(times, at);
   int from_here = 0;
-  for (const auto& [at, from] : times)
+  for (const auto& [when, from] : times)
     if (from == ip) ++from_here;
-  if (from_here < settings_.login_account_failures_per_address) times.emplace_back(now, ip);
+  if (from_here < settings_.login_account_failures_per_address) times.emplace_back(at, ip);
 }
 
-void Sessions::succeeded(const std::string& username, const std::string& ip, core::Millis now) {
+void Sessions::succeeded(const std::string& username, const std::string& ip, core::Millis at) {
   std::lock_guard lock(mu_);
   if (known_addresses_.size() > 100'000) known_addresses_.clear();
-  known_addresses_[username + "|" + ip] = now;
+  known_addresses_[username + "|" + ip] = at;
 }
 
 void Sessions::sign_in(const std::string& username, const std::string& password, const std::string& ip,
@@ -95,10 +112,19 @@ void Sessions::sign_in(const std::string& username, const std::string& password,
     const AgentAccount* a = account(username);
     bool good = http::verify_password(a ? a->password_hash : dummy_hash_, password) && a;
     if (!good) {
+      // Counted in memory at once, so that guesses racing this one are limited too;
+      // answered once stored, so that a restart after the answer still counts it.
       failed(username, a != nullptr, ip, now);
-      return done(Error{Errc::unauthorized, "wrong username or password"});
+      core::Write w;
+      w.attempt = core::Attempt{kSignInFailedScope, a ? a->profile.name : std::string(), ip, now};
+      w.forget_scope = kSignInFailedScope;
+      w.forget_attempts_before = now - settings_.login_window_ms;
+      store_.write(std::move(w), [done](core::Result<core::WriteResult> r) {
+        if (!r) return done(Error{Errc::unavailable, kNotStored});
+        done(Error{Errc::unauthorized, "wrong username or password"});
+      });
+      return;
     }
-    succeeded(username, ip, now);
     SignedIn out;
     out.token = random_.token(32);
     out.actor = actor_for(*a);
@@ -109,10 +135,17 @@ void Sessions::sign_in(const std::string& username, const std::string& password,
       if (cache_.size() >= kMaxCachedSessions) cache_.clear();
       cache_[s.token_hash] = s;
     }
+    // The session and the success that exempts this address from a lock on the
+    // name are stored together; the exemption holds only once stored.
     core::Write w;
     w.put_session = s;
-    store_.write(std::move(w), [out = std::move(out), done](core::Result<core::WriteResult> r) mutable {
-      if (!r) return done(Error{Errc::unavailable, "could not store the session; try again"});
+    w.attempt = core::Attempt{kSignInOkScope, a->profile.name, ip, now};
+    w.forget_scope = kSignInOkScope;
+    w.forget_attempts_before = now - settings_.session_ttl_ms;
+    store_.write(std::move(w), [this, name = a->profile.name, ip, now, out = std::move(out),
+                                done](core::Result<core::WriteResult> r) mutable {
+      if (!r) return done(Error{Errc::unavailable, kNotStored});
+      succeeded(name, ip, now);
       done(std::move(out));
     });
   });

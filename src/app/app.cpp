@@ -162,7 +162,10 @@ core::Result<std::unique_ptr<App>> App::start(const Config& config, net::io_cont
   core::Clock& sessions_clock = options.sessions_clock ? *options.sessions_clock : clock;
   parts->sessions = std::make_unique<api::Sessions>(parts->settings, *parts->store, sessions_clock,
                                                     parts->random, parts->blocking);
-  parts->service = std::make_unique<api::ApiService>(*parts->hub, *parts->sessions, parts->metrics);
+  // Guessing limits counted before a restart hold after it (docs/security.md).
+  if (auto st = parts->sessions->load(); !st) return st.error();
+  parts->service = std::make_unique<api::ApiService>(*parts->hub, *parts->sessions, parts->metrics, clock);
+  if (auto st = parts->service->load(); !st) return st.error();
   if (parts->settings.federation.enabled) {
     auto key = federation::load_secret_key(config.federation.key_file);
     if (!key) return core::Error{key.error().code, "federation.key_file: " + key.error().message};
