@@ -15,6 +15,8 @@
 #include <optional>
 
 #include "api/hub.hpp"
+#include "api/peer_link.hpp"
+#include "api/timers.hpp"
 #include "api/service.hpp"
 #include "api/sessions.hpp"
 #include "federation/peer_client.hpp"
@@ -89,6 +91,7 @@ struct Org::Parts {
   net::thread_pool blocking{1};
   net::thread_pool peer_pool{1};
   http::HttpMetrics metrics;
+  std::unique_ptr<api::SteadyTimers> timers;
   std::unique_ptr<api::Hub> hub;
   std::unique_ptr<api::Sessions> sessions;
   std::unique_ptr<api::ApiService> service;
@@ -98,6 +101,7 @@ struct Org::Parts {
   std::unique_ptr<federation::Signer> acme_signer;
   std::unique_ptr<federation::Verifier> verifier;
   std::unique_ptr<federation::PeerClient> peer_client;
+  std::unique_ptr<api::PooledPeerLink> peer_link;
   std::string conversation, visitor_token, agent_token;
 
   // Callbacks may run on other threads; this makes run_until look at `done` again.
@@ -202,10 +206,12 @@ Org::Org() : p_(std::make_unique<Parts>()) {
   auto store = storage::SqliteStore::open((p_->dir / "baton.db").string(), so);
   if (!store) std::abort();
   p_->store = std::move(*store);
-  p_->hub = std::make_unique<api::Hub>(p_->io.get_executor(), *p_->store, p_->clock, p_->random, p_->blocking, s);
+  p_->timers = std::make_unique<api::SteadyTimers>(p_->clock);
+  p_->hub = std::make_unique<api::Hub>(p_->io.get_executor(), *p_->store, p_->clock, p_->random,
+                                       p_->blocking.get_executor(), *p_->timers, s);
   if (!p_->hub->load()) std::abort();
   p_->sessions = std::make_unique<api::Sessions>(s, *p_->store, p_->clock, p_->random, p_->blocking);
-  p_->service = std::make_unique<api::ApiService>(*p_->hub, *p_->sessions, p_->metrics);
+  p_->service = std::make_unique<api::ApiService>(*p_->hub, *p_->sessions, p_->metrics, p_->clock);
 
   auto own = key_from_hex(kNorthwindSeedHex);
   federation::VerifierOptions vo;
@@ -216,8 +222,9 @@ Org::Org() : p_(std::make_unique<Parts>()) {
   p_->verifier = std::make_unique<federation::Verifier>(std::move(vo), p_->clock);
   p_->peer_client = std::make_unique<federation::PeerClient>(p_->transport, *p_->signer, *p_->verifier,
                                                              std::chrono::seconds(1), 1);
-  p_->hub->enable_federation(*p_->peer_client, p_->peer_pool);
-  p_->service->enable_federation(*p_->signer, *p_->verifier, std::move(published));
+  p_->peer_link = std::make_unique<api::PooledPeerLink>(*p_->peer_client, p_->peer_pool.get_executor());
+  p_->hub->enable_federation(*p_->peer_link);
+  p_->service->enable_federation(*p_->signer, *p_->verifier, std::move(published), p_->clock);
 
   // A waiting visitor and a signed-in agent, for inputs that name them.
   p_->new_conversation();

@@ -34,7 +34,7 @@ for t in "${targets[@]}"; do
   dict=()
   case $name in
     realtime) dict=(-dict=fuzz/dict/realtime.dict) ;;
-    federation) dict=(-dict=fuzz/dict/federation.dict) ;;
+    federation | wire) dict=(-dict=fuzz/dict/federation.dict) ;;
     api | http_request) dict=(-dict=fuzz/dict/http.dict) ;;
     structured_fields | signature) dict=(-dict=fuzz/dict/structured_fields.dict) ;;
     config) dict=(-dict=fuzz/dict/config.dict) ;;

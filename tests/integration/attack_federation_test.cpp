@@ -12,147 +12,13 @@
 #include "federation/keys.hpp"
 #include "federation/peer_client.hpp"
 #include "federation/signature.hpp"
-#include "harness.hpp"
+#include "trio.hpp"
 
 namespace baton::testing {
 namespace {
 
 namespace json = boost::json;
 namespace net = boost::asio;
-
-std::uint16_t unused_port() {
-  net::io_context io;
-  net::ip::tcp::acceptor a(io, net::ip::tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
-  return a.local_endpoint().port();
-}
-
-// The system clock, shifted: a signer whose clock is off.
-class ShiftedClock final : public core::Clock {
- public:
-  explicit ShiftedClock(core::Millis shift) : shift_(shift) {}
-  core::Millis now() const override { return system_.now() + shift_; }
-
- private:
-  core::SystemClock system_;
-  core::Millis shift_;
-};
-
-struct SodiumRandom final : core::Random {
-  void fill(void* out, std::size_t n) override { randombytes_buf(out, n); }
-};
-
-// Acme (origin; queue General, agent alice) and Northwind (destination; queues
-// Claims and Sales, agent bob), peered both ways; and a third organization,
-// "stranger", that both have pinned as a partner too but that runs no server here:
-// the test holds its key and speaks for it.
-struct Trio {
-  TempDir dir;
-  app::Config oc, dc;
-  std::unique_ptr<TestServer> origin, dest;
-  federation::KeyPair stranger = federation::generate_key_pair();
-  std::string stranger_url = "http://127.0.0.1:" + std::to_string(unused_port());
-
-  explicit Trio(app::AppOptions options = TestServer::default_options()) {
-    for (int attempt = 0;; ++attempt) {
-      try {
-        build(options);
-        return;
-      } catch (const std::exception&) {
-        origin.reset();
-        dest.reset();
-        if (attempt >= 5) throw;
-      }
-    }
-  }
-
-  void build(const app::AppOptions& options) {
-    std::uint16_t op = unused_port(), dp = unused_port();
-    std::string ou = "http://127.0.0.1:" + std::to_string(op), du = "http://127.0.0.1:" + std::to_string(dp);
-    std::string tag = std::to_string(op);
-    oc = test_config(dir.path() + "/origin-" + tag);
-    oc.organization = "Acme";
-    oc.listen = "127.0.0.1:" + std::to_string(op);
-    oc.public_url = ou;
-    oc.federation.key_file = dir.path() + "/origin-" + tag + ".key";
-    dc = test_config(dir.path() + "/dest-" + tag);
-    dc.organization = "Northwind";
-    dc.listen = "127.0.0.1:" + std::to_string(dp);
-    dc.public_url = du;
-    dc.queues = {{"Claims", "Claims"}, {"Sales", "Sales"}};
-    dc.agents = {{"bob", "Bob", oc.agents[0].password_hash, {"Claims", "Sales"}, 2}};
-    dc.sites = {{"nw", {"http://nw.example"}, "Claims"}};
-    dc.federation.key_file = dir.path() + "/dest-" + tag + ".key";
-    auto okey = federation::generate_key_pair(), dkey = federation::generate_key_pair();
-    if (!federation::save_secret_key(oc.federation.key_file, okey) ||
-        !federation::save_secret_key(dc.federation.key_file, dkey))
-      throw std::runtime_error("cannot save keys");
-    std::string spub = federation::format_public_key(stranger.public_key);
-    oc.peers = {{"northwind", "Northwind", du, {federation::format_public_key(dkey.public_key)}, {"General"}, {}},
-                {"stranger", "Stranger", stranger_url, {spub}, {"General"}, {}}};
-    dc.peers = {{"acme", "Acme", ou, {federation::format_public_key(okey.public_key)}, {"Claims"}, {}},
-                {"stranger", "Stranger", stranger_url, {spub}, {"Claims"}, {}}};
-    if (!app::validate_config(oc) || !app::validate_config(dc)) throw std::logic_error("bad test config");
-    origin = std::make_unique<TestServer>(oc, options);
-    dest = std::make_unique<TestServer>(dc, options);
-  }
-};
-
-// A request to `server` signed with `key` by a signer whose clock is `shift_ms` off.
-HttpResult signed_post(const TestServer& server, const std::string& path, const json::object& body,
-                       const federation::KeyPair& key, core::Millis shift_ms = 0) {
-  ShiftedClock clock(shift_ms);
-  SodiumRandom rnd;
-  federation::Signer signer(key, clock, rnd);
-  std::string text = json::serialize(body);
-  federation::OutgoingRequest out{"POST", federation::authority_of(server.config().public_url), path, "",
-                                  "application/json", text};
-  auto h = signer.sign_request(out);
-  if (!h) throw std::runtime_error("cannot sign: " + h.error().message);
-  return http(server.port(), "POST", path, text,
-              {{"Content-Type", "application/json"}, {"Content-Digest", h->content_digest},
-               {"Signature-Input", h->signature_input}, {"Signature", h->signature}});
-}
-
-const std::vector<std::pair<std::string, std::string>> kForm{{"Content-Type", "application/x-www-form-urlencoded"}};
-
-// A visitor with alice at Acme, moved as far as the transfer page to Northwind.
-struct Moving {
-  Trio& t;
-  Visitor v;
-  std::unique_ptr<WsClient> alice, visitor;
-  std::string transfer_id, join_url, code;
-
-  explicit Moving(Trio& trio) : t(trio) {
-    std::uint16_t o = t.origin->port();
-    v = start_chat(o, "My car was hit while parked");
-    alice = std::make_unique<WsClient>(o);
-    alice->hello_agent(sign_in(o, "alice"));
-    visitor = std::make_unique<WsClient>(o);
-    visitor->hello_visitor(v);
-    visitor->expect([](const json::object& m) { return is_event(m, "joined"); });
-    alice->send(json::object{{"type", "transfer"}, {"conversation", v.conversation}, {"to", {{"peer", "northwind"}}}});
-    auto offered = alice->expect([](const json::object& m) {
-      return str(m, "type") == "transfer" && m.at("transfer").as_object().contains("queues");
-    });
-    transfer_id = str(offered.at("transfer").as_object(), "id");
-    alice->send(json::object{{"type", "transfer.confirm"}, {"transfer", transfer_id}, {"queue", "Claims"}, {"note", "n"}});
-    visitor->expect_type("move");
-    auto page = http(o, "POST", "/transfer", "conversation=" + v.conversation + "&token=" + v.token, kForm);
-    if (page.status != 200) throw std::runtime_error("transfer page: " + page.body);
-    std::smatch m;
-    std::string refresh = page.header("Refresh");
-    if (!std::regex_search(refresh, m, std::regex("^1; url=(http://[^#]+)#code=([A-Za-z0-9_-]+)$")))
-      throw std::runtime_error("refresh: " + refresh);
-    join_url = m[1];
-    code = m[2];
-  }
-
-  json::object transfer_in(const std::string& state) {
-    return alice->expect([state](const json::object& o) {
-      return str(o, "type") == "transfer" && str(o.at("transfer").as_object(), "state") == state;
-    });
-  }
-};
 
 TEST(AttackFederation, SignatureByAKeyNotPinnedIsRefused) {
   Trio t;
@@ -288,6 +154,88 @@ TEST(AttackFederation, TheTransferPageAndJoinGoOnlyWhereTheConfigurationSays) {
   auto again = http(t.dest->port(), "POST", "/join", "code=" + m.code, kForm);
   EXPECT_EQ(again.status, 404);
   EXPECT_EQ(again.header("Set-Cookie"), "");
+}
+
+// The bug of the first version: a partner that offered a transfer id again after its
+// visitor had arrived (or its transfer had been called off) got the same
+// authorization code, then the same join code, which joined a second time. Codes
+// are issued once: a used transfer id is refused in any state, and a spent code
+// stays spent, across a restart too. Only the same open offer, sent again because
+// its answer was lost, gets its first answer again.
+TEST(AttackFederation, AUsedTransferIdIsRefusedAndItsCodesStaySpentAfterARestart) {
+  Trio t;
+  Moving m(t);
+  auto joined = http(t.dest->port(), "POST", "/join", "code=" + m.code, kForm);
+  ASSERT_EQ(joined.status, 303) << joined.body;
+  m.transfer_in("completed");
+  auto offer = [&](const std::string& id, int hops) {
+    return json::object{{"transfer_id", id}, {"organization", "Acme"}, {"agent", {{"name", "alice"}, {"display_name", "Alice"}}},
+                        {"language", "en"}, {"hop_count", hops}, {"origin", t.oc.public_url}};
+  };
+  // Acme's key offering the arrived transfer again: refused, no code.
+  auto again = signed_post(*t.dest, "/federation/v1/offers", offer(m.transfer_id, 0), t.acme_key);
+  EXPECT_EQ(again.status, 409) << again.body;
+  EXPECT_EQ(again.body.find("authorization_code"), std::string::npos);
+  EXPECT_EQ(http(t.dest->port(), "POST", "/join", "code=" + m.code, kForm).status, 404);
+
+  // A new offer, answered; the same bytes again (an answer lost) get the same code;
+  // other bytes under the same id are a reuse.
+  auto first = signed_post(*t.dest, "/federation/v1/offers", offer("t-again", 0), t.acme_key);
+  ASSERT_EQ(first.status, 200) << first.body;
+  auto resent = signed_post(*t.dest, "/federation/v1/offers", offer("t-again", 0), t.acme_key);
+  ASSERT_EQ(resent.status, 200) << resent.body;
+  EXPECT_EQ(str(first.json().as_object(), "authorization_code"), str(resent.json().as_object(), "authorization_code"));
+  EXPECT_EQ(signed_post(*t.dest, "/federation/v1/offers", offer("t-again", 1), t.acme_key).status, 409);
+  // Called off: its id is spent too.
+  auto cancel = signed_post(*t.dest, "/federation/v1/transfers/t-again/cancel",
+                            json::object{{"transfer_id", "t-again"}, {"origin", t.oc.public_url}}, t.acme_key);
+  ASSERT_EQ(cancel.status, 200) << cancel.body;
+  EXPECT_EQ(str(cancel.json().as_object(), "state"), "cancelled");
+  EXPECT_EQ(signed_post(*t.dest, "/federation/v1/offers", offer("t-again", 0), t.acme_key).status, 409);
+
+  // After a restart, the same: used ids refused, the spent join code spent.
+  t.dest->restart();
+  EXPECT_EQ(signed_post(*t.dest, "/federation/v1/offers", offer(m.transfer_id, 0), t.acme_key).status, 409);
+  EXPECT_EQ(signed_post(*t.dest, "/federation/v1/offers", offer("t-again", 0), t.acme_key).status, 409);
+  EXPECT_EQ(http(t.dest->port(), "POST", "/join", "code=" + m.code, kForm).status, 404);
+}
+
+// Fresh randomness in every code: two transfers never share one, even with the
+// same id at two partners.
+TEST(AttackFederation, CodesAreFreshForEveryOffer) {
+  Trio t;
+  auto offer = [&](const std::string& origin) {
+    return json::object{{"transfer_id", "t-same"}, {"hop_count", 0}, {"origin", origin}};
+  };
+  auto a = signed_post(*t.dest, "/federation/v1/offers", offer(t.oc.public_url), t.acme_key);
+  auto b = signed_post(*t.dest, "/federation/v1/offers", offer(t.stranger_url), t.stranger);
+  ASSERT_EQ(a.status, 200);
+  ASSERT_EQ(b.status, 200);
+  EXPECT_NE(str(a.json().as_object(), "authorization_code"), str(b.json().as_object(), "authorization_code"));
+  EXPECT_EQ(str(a.json().as_object(), "authorization_code").size(), 43u);
+}
+
+// The replay cache is stored: a request captured and sent again after the server
+// restarted, still within its validity, is refused as a replay.
+TEST(AttackFederation, ARequestReplayedAfterARestartIsRefused) {
+  Trio t;
+  ShiftedClock clock(0);
+  SodiumRandom rnd;
+  federation::Signer signer(t.stranger, clock, rnd);
+  std::string text = json::serialize(json::object{{"transfer_id", "t-captured"}, {"origin", t.stranger_url}, {"hop_count", 0}});
+  federation::OutgoingRequest out{"POST", federation::authority_of(t.dc.public_url), "/federation/v1/offers", "",
+                                  "application/json", text};
+  auto h = signer.sign_request(out);
+  ASSERT_TRUE(h.ok());
+  std::vector<std::pair<std::string, std::string>> headers{{"Content-Type", "application/json"},
+                                                           {"Content-Digest", h->content_digest},
+                                                           {"Signature-Input", h->signature_input},
+                                                           {"Signature", h->signature}};
+  ASSERT_EQ(http(t.dest->port(), "POST", "/federation/v1/offers", text, headers).status, 200);
+  t.dest->restart();
+  auto replay = http(t.dest->port(), "POST", "/federation/v1/offers", text, headers);
+  EXPECT_EQ(replay.status, 401) << replay.body;
+  EXPECT_NE(replay.body.find("nonce_replayed"), std::string::npos) << replay.body;
 }
 
 }  // namespace

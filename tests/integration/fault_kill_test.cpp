@@ -21,8 +21,10 @@
 //   offer sent, offer answered, context packet sent, context answered (holding
 //   conversation created), visitor moving (join code issued, transfer page shown),
 //   arrival notice sent, arrival answered (origin closing as transferred), agent
-//   connected at the destination; plus the arrival notice lost with the
-//   destination that sent it, and the origin's disk full when the notice comes.
+//   connected at the destination; the visitor choosing to stay (the call-off sent,
+//   and answered); the destination sending the visitor back (the recall sent, and
+//   answered); plus the arrival notice lost with the destination that sent it,
+//   and the origin's disk full when the notice comes.
 #include <gtest/gtest.h>
 
 #include <map>
@@ -82,6 +84,10 @@ enum class Step {
   arrival_sent,
   arrival_answered,
   agent_connected,
+  stay_sent,
+  stay_answered,
+  recall_sent,
+  recall_answered,
 };
 enum class Side { origin, dest };
 
@@ -95,6 +101,10 @@ const char* step_name(Step s) {
     case Step::arrival_sent: return "ArrivalSent";
     case Step::arrival_answered: return "ArrivalAnswered";
     case Step::agent_connected: return "AgentConnected";
+    case Step::stay_sent: return "StaySent";
+    case Step::stay_answered: return "StayAnswered";
+    case Step::recall_sent: return "RecallSent";
+    case Step::recall_answered: return "RecallAnswered";
   }
   return "?";
 }
@@ -394,7 +404,12 @@ TEST_P(KillNine, VisitorKeepsOneOwnerAndEveryMessage) {
       if (c.step == Step::arrival_sent || c.step == Step::arrival_answered) {
         hold(*p.to_origin, "/arrived", c.step == Step::arrival_sent ? FaultyProxy::Hold::request : FaultyProxy::Hold::answer);
         j.join(*code);
-      } else if (c.step == Step::agent_connected) {
+      } else if (c.step == Step::stay_sent || c.step == Step::stay_answered) {
+        // The browser could not reach the destination: the visitor stays. The
+        // origin asks the destination to call it off before taking it back.
+        hold(*p.to_dest, "/cancel", c.step == Step::stay_sent ? FaultyProxy::Hold::request : FaultyProxy::Hold::answer);
+        j.stay();
+      } else if (c.step >= Step::agent_connected) {
         j.join(*code);
         j.transfer_event([](const json::object& t) { return str(t, "state") == "completed"; });
         j.bob = std::make_unique<WsClient>(p.dest->port());
@@ -404,6 +419,12 @@ TEST_P(KillNine, VisitorKeepsOneOwnerAndEveryMessage) {
         j.visitor_there->expect([](const json::object& m) { return is_event(m, "joined"); });
         j.say(*j.bob, j.there->conversation, "bob takes over");
         j.say(*j.visitor_there, {}, "the visitor thanks bob");
+        if (c.step == Step::recall_sent || c.step == Step::recall_answered) {
+          // Bob cannot help after all and sends the visitor back.
+          hold(*p.to_origin, "/recall", c.step == Step::recall_sent ? FaultyProxy::Hold::request : FaultyProxy::Hold::answer);
+          j.bob->send(json::object{{"type", "transfer.return"}, {"conversation", j.there->conversation}});
+          j.bob->expect([](const json::object& m) { return is_reply(m, "transfer.return"); });
+        }
       }
     }
   }
@@ -482,7 +503,12 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{Step::arrival_sent, Side::dest, true},
                       Case{Step::arrival_answered, Side::origin}, Case{Step::arrival_answered, Side::dest},
                       Case{Step::arrival_answered, Side::dest, true},
-                      Case{Step::agent_connected, Side::origin}, Case{Step::agent_connected, Side::dest}),
+                      Case{Step::agent_connected, Side::origin}, Case{Step::agent_connected, Side::dest},
+                      Case{Step::stay_sent, Side::origin}, Case{Step::stay_sent, Side::dest},
+                      Case{Step::stay_answered, Side::origin}, Case{Step::stay_answered, Side::dest},
+                      Case{Step::recall_sent, Side::origin}, Case{Step::recall_sent, Side::dest},
+                      Case{Step::recall_answered, Side::origin}, Case{Step::recall_answered, Side::dest},
+                      Case{Step::recall_answered, Side::dest, true}),
     case_name);
 
 }  // namespace
