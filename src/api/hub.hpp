@@ -346,7 +346,10 @@ class Hub {
                               std::string note, core::Millis timeout_ms);
   // Counts a transfer that just reached a final state (for /metrics).
   void count_transfer(const core::Transfer& t);
-  void announce_transfer(const core::Transfer& t);
+  // Tells the agents concerned: the sender and the target (or, at the destination
+  // of a peer transfer, whoever has the conversation here, or `here` when it has
+  // ended), and the conversation's news to those who see it.
+  void announce_transfer(const core::Transfer& t, const std::string& here = {});
   // Ends a local transfer in `state`: the conversation returns to its sender when
   // the state means the transfer did not happen. Stored, then announced.
   void end_local(const std::string& id, core::TransferState state, const std::string& reason,

@@ -493,7 +493,7 @@ void Hub::let_go(core::Transfer t, TransferState state, const std::string& reaso
   store_step(u, next, std::move(w), [this, next, final_state, was_waiting, lease](core::Status st) {
     if (!st) return;
     count_transfer(next);
-    announce_transfer(next);
+    announce_transfer(next, final_state ? final_state->agent : std::string());
     if (final_state) after_finish(*final_state, was_waiting);
     if (!next.return_url.empty()) {
       json::object o{{"type", "move"}, {"conversation", next.conversation_id}, {"destination", people_name(next.to_peer)},

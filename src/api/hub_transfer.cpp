@@ -231,16 +231,22 @@ void Hub::count_transfer(const core::Transfer& t) {
   ++l.count;
 }
 
-void Hub::announce_transfer(const core::Transfer& t) {
+void Hub::announce_transfer(const core::Transfer& t, const std::string& here) {
   json::object msg;
   msg["type"] = "transfer";
   msg["transfer"] = transfer_json(t);
   const core::Conversation* c = desk_.find(t.conversation_id);
   if (c) msg["conversation"] = summary_json(*c, desk_.place_in_line(c->id));
   auto payload = to_payload(msg);
-  // At the destination of a peer transfer, from_agent names someone at the origin.
-  if (t.direction != core::Direction::in) send_to_agent(t.from_agent, payload);
-  if (!t.to_agent.empty() && t.to_agent != t.from_agent) send_to_agent(t.to_agent, payload);
+  if (t.direction == core::Direction::in) {
+    // At the destination, from_agent names someone at the origin: the news goes to
+    // whoever has the conversation here.
+    std::string agent = !here.empty() ? here : (c ? c->agent : std::string());
+    if (!agent.empty()) send_to_agent(agent, payload);
+  } else {
+    send_to_agent(t.from_agent, payload);
+    if (!t.to_agent.empty() && t.to_agent != t.from_agent) send_to_agent(t.to_agent, payload);
+  }
   if (c) notify_agents(*c, t.direction != core::Direction::in ? t.from_agent : std::string());
 }
 

@@ -53,6 +53,7 @@ api::Settings to_settings(const Config& c, const AppOptions& o) {
   s.session_ttl_ms = static_cast<core::Millis>(c.limits.session_ttl_h) * 3600 * 1000;
   s.agent_offline_grace_ms = o.agent_offline_grace_ms;
   s.transfer_offer_ms = o.transfer_offer_ms;
+  s.consult_timeout_ms = o.consult_timeout_ms;
   s.federation.enabled = !c.federation.key_file.empty();
   s.federation.hop_limit = c.federation.hop_limit;
   s.federation.join_code_ttl_ms = o.join_code_ttl_ms > 0 ? o.join_code_ttl_ms

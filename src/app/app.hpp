@@ -25,6 +25,8 @@ struct AppOptions {
   std::int64_t agent_offline_grace_ms = 30'000;
   // How long an agent has to answer a transfer offer (DESIGN.md §2.2).
   std::int64_t transfer_offer_ms = 20'000;
+  // How long a consult may stay open before it ends by itself (api.md §3.6).
+  std::int64_t consult_timeout_ms = 15 * 60'000;
   // Tests only: shorter authorization and join code lifetimes than the configuration
   // allows (0 = as configured).
   std::int64_t join_code_ttl_ms = 0;

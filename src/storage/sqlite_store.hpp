@@ -48,6 +48,10 @@ struct SqliteOptions {
 //   savepoint, so the result is the same as the order core::Write lists);
 // - any failure inside one Write (constraint, disk full) rolls back that Write
 //   alone and is reported as `unavailable` to its callback;
+// - more_events are inserted after the transfer, each skipped (and named in
+//   WriteResult::skipped) when its client id is stored already; outbox deletes come
+//   before outbox puts; a nonce still stored after forget_nonces_until is a
+//   failure of the whole Write (a replay);
 // - session() returns a session even if expired: callers compare expires_at;
 // - an activity-only write stores its event at once and its conversation's
 //   last_seq, last_message and updated_at within `activity_delay` (in one

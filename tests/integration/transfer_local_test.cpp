@@ -225,5 +225,43 @@ TEST_F(LocalTransfer, OwnerGoingOfflineMidConsultHandsOverToAJoinedConsultant) {
   EXPECT_EQ(send_and_ack(*bob, "Bob here, still with you"), "ack");
 }
 
+// A consult left open ends by itself at its deadline: expired, the consultant out
+// of the conversation, the asking agent still its owner (api.md §3.6).
+TEST(LocalTransferDeadline, AConsultLeftOpenExpiresAndTheOwnerKeepsTheConversation) {
+  TempDir dir;
+  app::AppOptions o = TestServer::default_options();
+  o.consult_timeout_ms = 1500;
+  TestServer server(test_config(dir.path()), o);
+  std::uint16_t port = server.port();
+  Visitor v = start_chat(port, "I need to change my address");
+  WsClient alice(port), visitor(port), bob(port);
+  alice.hello_agent(sign_in(port, "alice"));
+  visitor.hello_visitor(v);
+  visitor.expect([](const json::object& m) { return is_event(m, "joined"); });
+  bob.hello_agent(sign_in(port, "bob"));
+  bob.expect_type("desk");
+  auto transfer_in = [&](const std::string& state) {
+    return alice.expect([state](const json::object& m) {
+      return str(m, "type") == "transfer" && str(m.at("transfer").as_object(), "state") == state;
+    });
+  };
+  alice.send(json::object{{"type", "consult"}, {"conversation", v.conversation}, {"agent", "bob"}, {"note", "a sec?"}});
+  auto open = transfer_in("consulting");
+  alice.send(json::object{{"type", "consult.join"}, {"transfer", str(open.at("transfer").as_object(), "id")}});
+  visitor.expect([](const json::object& m) { return is_event(m, "joined") && str(m.at("author").as_object(), "id") == "bob"; });
+  auto ended = transfer_in("expired");
+  EXPECT_NE(str(ended.at("transfer").as_object(), "reason").find("time limit"), std::string::npos);
+  visitor.expect([](const json::object& m) { return is_event(m, "left") && str(m.at("author").as_object(), "id") == "bob"; });
+  auto say = [&](WsClient& ws, const std::string& text) {
+    ws.send(json::object{{"type", "message"}, {"conversation", v.conversation}, {"client_id", text}, {"text", text}});
+    auto r = ws.expect([text](const json::object& m) {
+      return (str(m, "type") == "ack" || str(m, "type") == "error") && str(m, "client_id") == text;
+    });
+    return str(r, "type") == "ack" ? "ack" : str(r, "code");
+  };
+  EXPECT_EQ(say(alice, "back to just us"), "ack");
+  EXPECT_EQ(say(bob, "me too?"), "forbidden");
+}
+
 }  // namespace
 }  // namespace baton::testing

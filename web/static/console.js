@@ -1434,7 +1434,26 @@ function remember(raw, live) {
 
 function onTransfer(msg) {
   const raw = msg.transfer;
-  if (!raw || !raw.id || !raw.conversation || !roleIn(raw)) return;
+  if (!raw || !raw.id || !raw.conversation) return;
+  // A transfer received from a partner: news of a conversation of mine (its visitor
+  // being sent back, sent back, or kept here after the partner refused).
+  if (raw.kind === 'peer' && raw.direction === 'in') {
+    const before = (historyOf.get(raw.conversation) || new Map()).get(raw.id);
+    mergeHistory(raw);
+    if (msg.conversation) upsert(msg.conversation, true);
+    const c = convs.get(raw.conversation);
+    const settled = before && before.step === 'recalling' && raw.step !== 'recalling';
+    if (raw.conversation === openId) renderConversation();
+    else if (settled) {
+      const who = c ? visitorLabel(c.s) : 'The visitor';
+      const org = raw.origin_organization || raw.to_peer;
+      showToast(raw.state === 'recalled' ? `${who} was sent back to ${org}.` : raw.reason || `${org} did not take ${who} back.`,
+        c ? raw.conversation : null);
+    }
+    if (c) renderList();
+    return;
+  }
+  if (!roleIn(raw)) return;
   const { t, prev, changed } = remember(raw, true);
   if (msg.conversation) upsert(msg.conversation, true);
   if (!changed) return;
@@ -1675,7 +1694,8 @@ function renderPartner(c) {
   let text;
   if (t.state === 'recalled') text = `Sent back to ${org}. The visitor is with ${org} again.`;
   else if (t.state === 'moving') text = `${from} at ${org} is transferring this visitor to ${queue}; the visitor has not arrived yet.`;
-  else if (t.state === 'completed') text = `${from} at ${org} transferred this visitor to ${queue}. The conversation so far, at ${org}, is in the transcript below.`;
+  else if (t.state === 'completed' && t.step === 'recalling') text = `Sending this visitor back to ${org}; the visitor stays here until ${org} takes it.`;
+  else if (t.state === 'completed') text = `${from} at ${org} transferred this visitor to ${queue}. The conversation so far, at ${org}, is in the transcript below.${t.reason ? ` ${t.reason}` : ''}`;
   else text = `${from} at ${org} tried to transfer this visitor to ${queue}. ${t.reason || ''}`.trim();
   if (ui.partnerText.textContent !== text) ui.partnerText.textContent = text;
   if (ui.partnerNote.dataset.id !== t.id) {
@@ -1693,7 +1713,7 @@ function renderPartner(c) {
     ui.partnerNote.dataset.id = t.id;
   }
   ui.partnerReturn.textContent = `Send back to ${org}`;
-  ui.partnerReturn.hidden = !(t.state === 'completed' && LIVE.has(s.state));
+  ui.partnerReturn.hidden = !(t.state === 'completed' && t.step !== 'recalling' && LIVE.has(s.state));
   ui.partnerReturn.disabled = returning.has(s.id);
 }
 
@@ -1722,7 +1742,7 @@ function onReturnReply(msg) {
     if (!ui.composer.hidden) ui.message.focus();
   } else if (t && t.conversation) {
     const c = convs.get(t.conversation);
-    showToast(`${c ? visitorLabel(c.s) : 'The visitor'} was sent back to ${t.origin_organization || 'the partner'}.`, null);
+    showToast(`${c ? visitorLabel(c.s) : 'The visitor'} is being sent back to ${t.origin_organization || 'the partner'}.`, null);
   }
 }
 
