@@ -112,7 +112,7 @@ fuzz-smoke: fuzzers
 	fuzz/run.sh $(ASAN_BUILD) $(FUZZ_SMOKE_SECONDS)
 
 # Sanitizers (docs/decisions/sanitizers.md). `make sanitize` runs the
-# unit and integration tests in $(ASAN_BUILD), the clang build the fuzzers live in
+# unit and integration tests and 1000 seeds of the simulation in $(ASAN_BUILD), the clang build the fuzzers live in
 # (AddressSanitizer + UndefinedBehaviorSanitizer, -O1). `make tsan` runs them under
 # ThreadSanitizer in a GCC build of its own ($(TSAN_BUILD), -O1). CI runs both after
 # `make test` (.ci/run).
@@ -123,9 +123,10 @@ SANITIZER_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_check
 .PHONY: sanitize tsan check
 
 sanitize: deps $(ASAN_BUILD)/build.ninja
-	cmake --build $(ASAN_BUILD) -j $(JOBS) --target baton baton_unit_tests baton_integration_tests
+	cmake --build $(ASAN_BUILD) -j $(JOBS) --target baton baton_unit_tests baton_integration_tests baton-sim
 	$(SANITIZER_ENV) $(ASAN_BUILD)/tests/baton_unit_tests --gtest_brief=1
 	$(SANITIZER_ENV) $(ASAN_BUILD)/tests/baton_integration_tests --gtest_brief=1
+	$(SANITIZER_ENV) $(ASAN_BUILD)/tests/sim/baton-sim --seeds 1000
 
 $(TSAN_BUILD)/build.ninja:
 	cmake -S . -B $(TSAN_BUILD) -G Ninja -DBATON_TSAN=ON -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -g"

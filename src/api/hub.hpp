@@ -410,6 +410,10 @@ class Hub {
   void in_deadline(const std::string& id, Lease lease);
   // Asks the origin to take the visitor back (completed -> recalling, a recall row).
   void recall_record(core::Transfer t, Lease lease, Callback<core::Transfer> done);
+  // A notice's answer: retried when there is none; otherwise `then` gets the record
+  // as stored (a row whose record is gone is dropped).
+  void answered_with_record(const core::OutboxItem& row, core::Result<federation::PeerReply> r, Lease lease,
+                            std::function<void(const core::Transfer&, federation::PeerReply)> then);
   void arrived_answered(const core::OutboxItem& row, core::Result<federation::PeerReply> r, Lease lease);
   void expired_answered(const core::OutboxItem& row, core::Result<federation::PeerReply> r, Lease lease);
   void recall_answered(const core::OutboxItem& row, core::Result<federation::PeerReply> r, Lease lease);

@@ -263,65 +263,74 @@ void Hub::redeem_join(const std::string& code, Callback<Joined> done) {
   });
 }
 
-void Hub::arrived_answered(const core::OutboxItem& row, core::Result<federation::PeerReply> r, Lease lease) {
+void Hub::answered_with_record(const core::OutboxItem& row, core::Result<federation::PeerReply> r, Lease lease,
+                               std::function<void(const core::Transfer&, federation::PeerReply)> then) {
   if (!r || r->status >= 500) {
     // Told until the origin answers: giving up would leave it free to take back a
-    // visitor who is here.
-    retry_row(row, lease);
+    // visitor who is here, or the visitor with two owners after a recall.
+    if (!retry_row(row, lease)) drop_row(row.id, lease);
     return;
   }
   off_strand([this, id = row.transfer] { return store_.transfer(id); },
-             [this, row, r = std::move(r), lease](core::Result<std::optional<core::Transfer>> rec) mutable {
+             [this, row, reply = std::move(*r), lease, then = std::move(then)](
+                 core::Result<std::optional<core::Transfer>> rec) mutable {
                if (!rec) {
-                 retry_row(row, lease);
+                 if (!retry_row(row, lease)) drop_row(row.id, lease);
                  return;
                }
                if (!*rec) return drop_row(row.id, lease);
-               const core::Transfer& t = **rec;
-               if (r->status == 409 && t.state == TransferState::completed) {
-                 // The origin kept the visitor: ours is not a second owner; its page goes back.
-                 const PeerSettings* p = settings_.federation.find(t.to_peer);
-                 core::Write w;
-                 w.outbox_delete.push_back(row.id);
-                 return let_go(t, TransferState::cancelled, people_name(t.to_peer) + " kept this conversation.",
-                               p ? p->base_url + "/chat" : std::string(), std::move(w), lease);
-               }
-               core::Write w;
-               w.outbox_delete.push_back(row.id);
-               if (r->status == 200) {
-                 // Messages the visitor sent at the origin while being moved, each stored once.
-                 auto a = wire::parse_arrived_answer(r->body, wire::Limits{settings_.max_message_bytes, settings_.max_json_depth});
-                 core::Conversation* c = desk_.find(t.conversation_id);
-                 if (a && c) {
-                   for (const auto& m : a->late_messages) {
-                     core::Event e;
-                     e.kind = core::EventKind::message;
-                     e.author_kind = core::AuthorKind::visitor;
-                     e.author_name = c->visitor.name;
-                     e.text = m.text;
-                     if (m.seq > 0) e.client_id = "~late:" + std::to_string(m.seq);
-                     w.more_events.push_back(stage(*c, std::move(e)));
-                   }
-                   w.conversation = *c;
-                 }
-               } else {
-                 spdlog::warn("transfer {}: {} answered the arrival with {}", t.id, t.to_peer, r->status);
-               }
-               auto kept = std::make_shared<core::Write>(w);
-               store_.write(std::move(w), [this, alive = std::weak_ptr<int>(alive_), kept, lease](core::Result<core::WriteResult> res) {
-                 if (alive.expired()) return;
-                 run([this, alive, kept, res = std::move(res), lease] {
-                   if (alive.expired()) return;
-                   if (!res) {
-                     ++counters_.store_errors_total;
-                     spdlog::error("store: the late messages could not be stored: {}; asked again", res.error().message);
-                     return;  // the row stays: the origin is asked again and gives them again
-                   }
-                   published(*kept, *res);
-                   if (outbox_) outbox_->erase(kept->outbox_delete.front());
-                 });
-               });
+               then(**rec, std::move(reply));
              });
+}
+
+void Hub::arrived_answered(const core::OutboxItem& row, core::Result<federation::PeerReply> answer, Lease lease) {
+  answered_with_record(row, std::move(answer), lease,
+                       [this, row, lease](const core::Transfer& t, federation::PeerReply reply) {
+    const federation::PeerReply* r = &reply;
+    if (r->status == 409 && t.state == TransferState::completed) {
+      // The origin kept the visitor: ours is not a second owner; its page goes back.
+      const PeerSettings* p = settings_.federation.find(t.to_peer);
+      core::Write w;
+      w.outbox_delete.push_back(row.id);
+      return let_go(t, TransferState::cancelled, people_name(t.to_peer) + " kept this conversation.",
+                    p ? p->base_url + "/chat" : std::string(), std::move(w), lease);
+    }
+    core::Write w;
+    w.outbox_delete.push_back(row.id);
+    if (r->status == 200) {
+      // Messages the visitor sent at the origin while being moved, each stored once.
+      auto a = wire::parse_arrived_answer(r->body, wire::Limits{settings_.max_message_bytes, settings_.max_json_depth});
+      core::Conversation* c = desk_.find(t.conversation_id);
+      if (a && c) {
+        for (const auto& m : a->late_messages) {
+          core::Event e;
+          e.kind = core::EventKind::message;
+          e.author_kind = core::AuthorKind::visitor;
+          e.author_name = c->visitor.name;
+          e.text = m.text;
+          if (m.seq > 0) e.client_id = "~late:" + std::to_string(m.seq);
+          w.more_events.push_back(stage(*c, std::move(e)));
+        }
+        w.conversation = *c;
+      }
+    } else {
+      spdlog::warn("transfer {}: {} answered the arrival with {}", t.id, t.to_peer, r->status);
+    }
+    auto kept = std::make_shared<core::Write>(w);
+    store_.write(std::move(w), [this, alive = std::weak_ptr<int>(alive_), kept, lease](core::Result<core::WriteResult> res) {
+      if (alive.expired()) return;
+      run([this, alive, kept, res = std::move(res), lease] {
+        if (alive.expired()) return;
+        if (!res) {
+          ++counters_.store_errors_total;
+          spdlog::error("store: the late messages could not be stored: {}; asked again", res.error().message);
+          return;  // the row stays: the origin is asked again and gives them again
+        }
+        published(*kept, *res);
+        if (outbox_) outbox_->erase(kept->outbox_delete.front());
+      });
+    });
+  });
 }
 
 // ---- the code runs out, or nobody here serves the visitor ---------------------------
@@ -419,52 +428,43 @@ void Hub::recall_record(core::Transfer t, Lease lease, Callback<core::Transfer> 
   });
 }
 
-void Hub::recall_answered(const core::OutboxItem& row, core::Result<federation::PeerReply> r, Lease lease) {
-  if (!r || r->status >= 500) {
-    // Told until the origin answers: it may have taken the visitor back already.
-    retry_row(row, lease);
-    return;
-  }
-  off_strand([this, id = row.transfer] { return store_.transfer(id); },
-             [this, row, r = std::move(r), lease](core::Result<std::optional<core::Transfer>> rec) mutable {
-               if (!rec) {
-                 retry_row(row, lease);
-                 return;
-               }
-               if (!*rec || (*rec)->state != TransferState::completed || (*rec)->step != PeerStep::recalling)
-                 return drop_row(row.id, lease);  // a last resend after the visitor went back
-               const core::Transfer& t = **rec;
-               std::string who = people_name(t.to_peer);
-               if (r->status != 200) {
-                 std::string why = wire::error_message(r->body);
-                 core::Transfer next = t;
-                 if (!core::recall_refused(next, clock_.now())) return drop_row(row.id, lease);
-                 next.reason = who + " would not take the visitor back: " + (why.empty() ? "it answered " + std::to_string(r->status) : why);
-                 core::Write w;
-                 w.outbox_delete.push_back(row.id);
-                 return store_step(undo_for(t.id, {}), next, std::move(w), [this, next, lease](core::Status st) {
-                   if (st) announce_transfer(next);
-                 });
-               }
-               auto a = wire::parse_recall_answer(r->body);
-               const PeerSettings* p = settings_.federation.find(t.to_peer);
-               std::string url = p ? p->base_url + "/chat" + (a && !a->site.empty() ? "?site=" + a->site : "") : std::string();
-               core::Write w;
-               // What was said here after the recall left goes once more: the origin keeps each once.
-               const core::Conversation* c = desk_.find(t.conversation_id);
-               auto covered = recall_covered_.find(row.id);
-               bool more = c && (covered == recall_covered_.end() || c->last_seq > covered->second);
-               recall_covered_.erase(row.id);
-               if (more) {
-                 core::OutboxItem again = row;
-                 again.rounds = 0;
-                 again.next_at = clock_.now();
-                 w.outbox_put.push_back(again);
-               } else {
-                 w.outbox_delete.push_back(row.id);
-               }
-               let_go(t, TransferState::recalled, "Sent back to " + who + ".", url, std::move(w), lease);
-             });
+void Hub::recall_answered(const core::OutboxItem& row, core::Result<federation::PeerReply> answer, Lease lease) {
+  answered_with_record(row, std::move(answer), lease,
+                       [this, row, lease](const core::Transfer& t, federation::PeerReply reply) {
+    const federation::PeerReply* r = &reply;
+    if (t.state != TransferState::completed || t.step != PeerStep::recalling)
+      return drop_row(row.id, lease);  // a last resend after the visitor went back
+    std::string who = people_name(t.to_peer);
+    if (r->status != 200) {
+      std::string why = wire::error_message(r->body);
+      core::Transfer next = t;
+      if (!core::recall_refused(next, clock_.now())) return drop_row(row.id, lease);
+      next.reason = who + " would not take the visitor back: " + (why.empty() ? "it answered " + std::to_string(r->status) : why);
+      core::Write w;
+      w.outbox_delete.push_back(row.id);
+      return store_step(undo_for(t.id, {}), next, std::move(w), [this, next, lease](core::Status st) {
+        if (st) announce_transfer(next);
+      });
+    }
+    auto a = wire::parse_recall_answer(r->body);
+    const PeerSettings* p = settings_.federation.find(t.to_peer);
+    std::string url = p ? p->base_url + "/chat" + (a && !a->site.empty() ? "?site=" + a->site : "") : std::string();
+    core::Write w;
+    // What was said here after the recall left goes once more: the origin keeps each once.
+    const core::Conversation* c = desk_.find(t.conversation_id);
+    auto covered = recall_covered_.find(row.id);
+    bool more = c && (covered == recall_covered_.end() || c->last_seq > covered->second);
+    recall_covered_.erase(row.id);
+    if (more) {
+      core::OutboxItem again = row;
+      again.rounds = 0;
+      again.next_at = clock_.now();
+      w.outbox_put.push_back(again);
+    } else {
+      w.outbox_delete.push_back(row.id);
+    }
+    let_go(t, TransferState::recalled, "Sent back to " + who + ".", url, std::move(w), lease);
+  });
 }
 
 void Hub::let_go(core::Transfer t, TransferState state, const std::string& reason, std::string url, core::Write w,
