@@ -105,10 +105,8 @@ class Run {
   std::map<std::string, int> redeemed_;
   // The agents.
   std::shared_ptr<Page> alice_, bob_;
-  bool bob_wanted_ = false;
   int offers_ = 0;
   Millis last_offer_ = 0;
-  bool recall_planned_ = false;
 };
 
 void Run::note(const std::string& what) {

@@ -169,7 +169,7 @@ class Org::Link final : public federation::PeerLink {
 };
 
 Org::Org(World& world, Network& net, std::string public_url, core::Millis skew, std::uint64_t seed)
-    : clock(world, skew), world_(world), net_(net), random_(seed), timers_(world, clock),
+    : clock(world, skew), random_(seed), timers_(world, clock),
       link_(std::make_unique<Link>(net, *this)) {
   settings.public_url = std::move(public_url);
   net.add(*this);

@@ -140,8 +140,6 @@ class Org {
 
  private:
   class Link;
-  World& world_;
-  Network& net_;
   SimRandom random_;
   SimTimers timers_;
   std::unique_ptr<federation::PeerLink> link_;
