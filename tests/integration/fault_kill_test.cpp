@@ -28,6 +28,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <set>
 #include <regex>
 
 #include "harness.hpp"
@@ -66,6 +67,10 @@ struct ChildPair {
     std::uint16_t op = free_port(), dp = free_port();
     to_dest = std::make_unique<FaultyProxy>(dp);
     to_origin = std::make_unique<FaultyProxy>(op);
+    // A proxy's own port comes from the kernel and may be one just chosen for a
+    // server: that server could not listen, and the proxy would answer in its place.
+    std::set<std::uint16_t> ports{op, dp, to_dest->port(), to_origin->port()};
+    if (ports.size() != 4) throw std::runtime_error("ports collide; choosing again");
     auto fc = federated_configs(dir.path(), op, url_of(to_origin->port()), dp, url_of(to_dest->port()));
     std::string tag = std::to_string(attempt);
     origin = std::make_unique<ChildServer>(fc.origin, dir.path() + "/origin-run-" + tag);
@@ -271,6 +276,16 @@ struct Journey {
         continue;
       }
       break;  // final
+    }
+    // The destination lets go of a recalled visitor once the origin's answer comes
+    // back: until then both hold it (the hand-over), which is not a second owner.
+    if (str(latest_transfer(), "state") == "recalled") {
+      bool let_go = wait_until([&] {
+        for (const auto& c : dest_conversations())
+          if (str(c, "state") == "waiting" || str(c, "state") == "active") return false;
+        return true;
+      });
+      EXPECT_TRUE(let_go) << "the destination kept a visitor the origin took back";
     }
     // The destination hears of a call-off asynchronously: nothing may stay half-way.
     bool resolved = wait_until([&] {
