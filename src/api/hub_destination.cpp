@@ -69,22 +69,23 @@ void Hub::fed_offer(const PeerSettings& peer, std::string body, std::function<vo
       if (resend) return done(answer(*t));
       return done(fed_error(409, "conflict", "this transfer id was used already"));
     }
-    off_strand([this, id] { return store_.transfer(id); },
-               [this, peer, id, digest, m = std::move(m), answer, lease, done](core::Result<std::optional<core::Transfer>> old) {
-                 if (!old) return done(fed_error(503, "unavailable", "could not read transfers; try again"));
-                 if (*old) return done(fed_error(409, "conflict", "this transfer id was used already"));
-                 std::string nonce = random_.token(16);
-                 core::Transfer probe;
-                 probe.id = id;
-                 std::string code = code_of("auth", probe, nonce);
-                 core::Transfer t = core::receive_peer_offer(
-                     id, peer.name, peer.display_name, m.transfer_id, m.agent.display_name, m.hop_count, digest, nonce,
-                     federation::hash_code(code), clock_.now(), settings_.federation.auth_code_ttl_ms);
-                 store_step(undo_for(id, {}), t, {}, [t, answer, lease, done](core::Status st) {
-                   if (!st) return done(Hub::FedReply{503, wire::serialize_error("unavailable", "could not store the offer; try again")});
-                   done(answer(t));
-                 });
-               });
+    // Not in memory: a new record, inserted only if no record of this id was ever
+    // stored (the store refuses it otherwise: a reused transfer id).
+    std::string nonce = random_.token(16);
+    core::Transfer probe;
+    probe.id = id;
+    std::string code = code_of("auth", probe, nonce);
+    core::Transfer t = core::receive_peer_offer(id, peer.name, peer.display_name, m.transfer_id, m.agent.display_name,
+                                                m.hop_count, digest, nonce, federation::hash_code(code), clock_.now(),
+                                                settings_.federation.auth_code_ttl_ms);
+    core::Write w;
+    w.transfer_is_new = true;
+    store_step(undo_for(id, {}), t, std::move(w), [t, answer, lease, done](core::Status st) {
+      if (!st && st.error().code == Errc::conflict)
+        return done(Hub::FedReply{409, wire::serialize_error("conflict", "this transfer id was used already")});
+      if (!st) return done(Hub::FedReply{503, wire::serialize_error("unavailable", "could not store the offer; try again")});
+      done(answer(t));
+    });
   });
 }
 

@@ -61,31 +61,44 @@ core::OutboxItem Hub::outbox_row(const core::Transfer& t, PeerAction action, std
   row.transfer = t.id;
   row.peer = t.to_peer;
   row.action = action;
-  row.body = std::move(body);
   row.max_rounds = max_rounds;
   row.next_at = row.created_at = clock_.now();
+  // The transfer's id in the path is always the origin's.
+  const std::string& remote = t.direction == core::Direction::in ? t.remote_id : t.id;
+  const std::string base = "/federation/v1/transfers/" + remote + "/";
+  switch (action) {
+    case PeerAction::offer:
+      row.path = "/federation/v1/offers";
+      break;
+    case PeerAction::context:
+      row.path = base + "context";
+      break;
+    case PeerAction::cancel:
+      row.path = base + "cancel";
+      body = wire::serialize(wire::Notice{remote, {}, settings_.public_url});
+      break;
+    case PeerAction::arrived:
+    case PeerAction::expired:
+      row.path = base + std::string(core::peer_action_name(action));
+      body = wire::serialize(wire::Notice{remote, settings_.public_url, settings_.public_url});
+      break;
+    case PeerAction::recall:
+      break;  // built when sent: it carries what was said until then
+  }
+  row.body = std::move(body);
   return row;
 }
 
 // ---- sending ------------------------------------------------------------------------
 
 void Hub::send_row(const core::OutboxItem& row, std::uint64_t generation) {
+  if (!row.path.empty() && !row.body.empty()) return post_row(row, generation, row.path, row.body);
   const std::string base = "/federation/v1/transfers/";
-  switch (row.action) {
-    case PeerAction::offer:
-      return post_row(row, generation, "/federation/v1/offers", row.body);
-    case PeerAction::context:
-      return post_row(row, generation, base + row.transfer + "/context", row.body);
-    case PeerAction::cancel:
-      return post_row(row, generation, base + row.transfer + "/cancel",
-                      wire::serialize(wire::Notice{row.transfer, {}, settings_.public_url}));
-    case PeerAction::arrived:
-    case PeerAction::expired:
-    case PeerAction::recall:
-      break;
-  }
-  // The destination's notices name the origin's transfer id, and a recall carries
-  // what was said here since the visitor arrived: both from the store.
+  if (row.action == PeerAction::cancel)  // a row of an older version
+    return post_row(row, generation, base + row.transfer + "/cancel",
+                    wire::serialize(wire::Notice{row.transfer, {}, settings_.public_url}));
+  // A recall carries what was said here since the visitor arrived (and rows of an
+  // older version lack their path): from the store.
   struct Read {
     core::Result<std::optional<core::Transfer>> record = std::optional<core::Transfer>{};
     core::Result<std::vector<core::Event>> said = std::vector<core::Event>{};

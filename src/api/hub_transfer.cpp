@@ -133,6 +133,12 @@ void Hub::store_step(const Undo& u, core::Transfer t, core::Write w, std::functi
                                  core::Result<core::WriteResult> r) mutable {
     if (alive.expired()) return;
     run([this, u = std::move(u), kept, r = std::move(r), then = std::move(then)] {
+      if (r && r->transfer_exists) {
+        // A record with this id was stored already (Write::transfer_is_new).
+        undo(u);
+        if (then) then(Error{Errc::conflict, "a transfer with this id exists"});
+        return;
+      }
       if (!r) {
         ++counters_.store_errors_total;
         spdlog::error("store: transfer {}: {}; undone", u.record_id, r.error().message);

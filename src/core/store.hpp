@@ -26,8 +26,10 @@ struct OutboxItem {
   std::string transfer;     // the transfer record it belongs to
   std::string peer;         // our configured name of the organization it goes to
   PeerAction action = PeerAction::offer;
-  // The request body, stored for offers and context packets (a resend is the same
-  // bytes); empty for notices, whose body is built from the record when sent.
+  // The request's path and body, fixed when it is queued (a resend is the same
+  // bytes); both empty for a recall, built from the store when it is sent (it
+  // carries what was said meanwhile), and in rows of older versions.
+  std::string path;
   std::string body;
   int rounds = 0;      // rounds sent that got no answer
   int max_rounds = 0;  // given up after this many; 0: never
@@ -68,7 +70,10 @@ struct Write {
   std::optional<Conversation> conversation;
   std::optional<AgentSession> put_session;
   std::optional<std::string> delete_session;  // token hash
-  std::optional<Transfer> transfer;           // upserted by id
+  std::optional<Transfer> transfer;           // upserted by id ...
+  // ... or, when set, inserted only: if a transfer with its id is stored already,
+  // nothing of this Write is applied and WriteResult::transfer_exists says so.
+  bool transfer_is_new = false;
   // Appended after `event`, in order, to the conversations they name; one whose
   // client id is already stored is skipped (WriteResult::skipped names it).
   std::vector<Event> more_events;
@@ -94,6 +99,8 @@ struct WriteResult {
   bool duplicate = false;
   // Indexes into Write::more_events of those skipped as already stored.
   std::vector<std::size_t> skipped;
+  // Write::transfer_is_new, and a transfer with that id was stored: nothing applied.
+  bool transfer_exists = false;
 };
 
 struct ListQuery {

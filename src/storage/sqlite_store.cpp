@@ -146,6 +146,7 @@ CREATE TABLE outbox (
   transfer   TEXT NOT NULL,
   peer       TEXT NOT NULL,
   action     TEXT NOT NULL,
+  path       TEXT NOT NULL DEFAULT '',
   body       TEXT NOT NULL DEFAULT '',
   rounds     INTEGER NOT NULL DEFAULT 0,
   max_rounds INTEGER NOT NULL DEFAULT 0,
@@ -254,9 +255,10 @@ std::string upsert_transfer_sql() {
 const std::string kUpsertTransfer = upsert_transfer_sql();
 
 const std::string kUpsertOutbox =
-    "INSERT INTO outbox (id, transfer, peer, action, body, rounds, max_rounds, next_at, created_at)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (id) DO UPDATE SET"
+    "INSERT INTO outbox (id, transfer, peer, action, body, rounds, max_rounds, next_at, created_at, path)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (id) DO UPDATE SET"
     " transfer = excluded.transfer, peer = excluded.peer, action = excluded.action, body = excluded.body,"
+    " path = excluded.path,"
     " rounds = excluded.rounds, max_rounds = excluded.max_rounds, next_at = excluded.next_at";
 
 const std::string kInsertEvent =
@@ -447,6 +449,7 @@ Result<core::OutboxItem> read_outbox_item(const Statement& st) {
   o.max_rounds = static_cast<int>(st.column_int64(6));
   o.next_at = st.column_int64(7);
   o.created_at = st.column_int64(8);
+  o.path = st.column_text(9);
   return o;
 }
 
@@ -1154,6 +1157,17 @@ Result<WriteResult> SqliteStore::apply(const core::Write& w) {
 
   auto body = [&]() -> Result<WriteResult> {
     WriteResult res;
+    if (w.transfer && w.transfer_is_new) {
+      auto st = db.prepare("SELECT 1 FROM transfers WHERE id = ?1");
+      if (!st) return st.error();
+      st->bind(1, w.transfer->id);
+      auto row = st->step();
+      if (!row) return row.error();
+      if (*row) {
+        res.transfer_exists = true;
+        return res;
+      }
+    }
     if (w.conversation && !w.activity_only) {
       auto st = db.prepare(kUpsertConversation);
       if (!st) return st.error();
@@ -1231,7 +1245,8 @@ Result<WriteResult> SqliteStore::apply(const core::Write& w) {
           .bind(6, std::int64_t{o.rounds})
           .bind(7, std::int64_t{o.max_rounds})
           .bind(8, o.next_at)
-          .bind(9, o.created_at);
+          .bind(9, o.created_at)
+          .bind(10, o.path);
       if (auto r = st->run(); !r) return r.error();
     }
     if (w.forget_nonces_until != 0) {
@@ -1436,7 +1451,7 @@ Result<std::vector<core::Transfer>> SqliteStore::open_transfers() {
 Result<std::vector<core::OutboxItem>> SqliteStore::outbox() {
   auto lease = lease_reader();
   auto st = lease.db().prepare(
-      "SELECT id, transfer, peer, action, body, rounds, max_rounds, next_at, created_at FROM outbox"
+      "SELECT id, transfer, peer, action, body, rounds, max_rounds, next_at, created_at, path FROM outbox"
       " ORDER BY created_at, id");
   if (!st) return st.error();
   return collect<core::OutboxItem>(*st, read_outbox_item);

@@ -31,6 +31,11 @@ const core::Event* find_client(const std::vector<core::Event>& log, const core::
 }  // namespace
 
 core::Result<core::WriteResult> MemoryStore::apply(const core::Write& w) {
+  if (w.transfer && w.transfer_is_new && transfers_.count(w.transfer->id)) {
+    core::WriteResult exists;
+    exists.transfer_exists = true;
+    return exists;
+  }
   // Checked first, applied second: a Write is whole or nothing.
   std::set<std::string> known;
   if (w.conversation) known.insert(w.conversation->id);
