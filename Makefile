@@ -28,9 +28,10 @@ test: deps $(BUILD)/build.ninja
 	tests/e2e/run.sh
 	$(MAKE) fuzz-smoke
 
+# One test program per library (tests/CMakeLists.txt), and the layer checks.
 unit: $(BUILD)/build.ninja
 	cmake --build $(BUILD) -j $(JOBS) --target baton_unit_tests
-	$(BUILD)/tests/baton_unit_tests
+	ctest --test-dir $(BUILD) -L unit --output-on-failure
 
 integration: $(BUILD)/build.ninja
 	cmake --build $(BUILD) -j $(JOBS) --target baton_integration_tests
@@ -124,7 +125,7 @@ SANITIZER_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_check
 
 sanitize: deps $(ASAN_BUILD)/build.ninja
 	cmake --build $(ASAN_BUILD) -j $(JOBS) --target baton baton_unit_tests baton_integration_tests baton-sim
-	$(SANITIZER_ENV) $(ASAN_BUILD)/tests/baton_unit_tests --gtest_brief=1
+	$(SANITIZER_ENV) ctest --test-dir $(ASAN_BUILD) -L unit --output-on-failure
 	$(SANITIZER_ENV) $(ASAN_BUILD)/tests/baton_integration_tests --gtest_brief=1
 	$(SANITIZER_ENV) $(ASAN_BUILD)/tests/sim/baton-sim --seeds 1000
 
@@ -133,7 +134,7 @@ $(TSAN_BUILD)/build.ninja:
 
 tsan: deps $(TSAN_BUILD)/build.ninja
 	cmake --build $(TSAN_BUILD) -j $(JOBS) --target baton baton_unit_tests baton_integration_tests
-	$(SANITIZER_ENV) $(TSAN_BUILD)/tests/baton_unit_tests --gtest_brief=1
+	$(SANITIZER_ENV) ctest --test-dir $(TSAN_BUILD) -L unit --output-on-failure
 	$(SANITIZER_ENV) $(TSAN_BUILD)/tests/baton_integration_tests --gtest_brief=1
 
 # Everything CI runs: every test, then the tests again under the sanitizers.

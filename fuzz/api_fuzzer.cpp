@@ -13,7 +13,7 @@
 
 #include "fuzz/check.hpp"
 #include "fuzz/harness.hpp"
-#include "http/server.hpp"
+#include "baton/http/server.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   auto& org = baton::fuzz::Org::get();

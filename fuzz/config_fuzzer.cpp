@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-#include "app/config.hpp"
+#include "baton/app/config.hpp"
 #include "fuzz/check.hpp"
 
 using namespace baton::app;

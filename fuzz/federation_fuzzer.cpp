@@ -17,8 +17,8 @@
 
 #include "fuzz/check.hpp"
 #include "fuzz/harness.hpp"
-#include "http/message.hpp"
-#include "http/server.hpp"
+#include "baton/http/message.hpp"
+#include "baton/http/server.hpp"
 
 namespace {
 

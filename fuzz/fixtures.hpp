@@ -5,9 +5,9 @@
 #include <cstdint>
 #include <string>
 
-#include "core/clock.hpp"
-#include "federation/keys.hpp"
-#include "federation/signature.hpp"
+#include "baton/core/clock.hpp"
+#include "baton/federation/keys.hpp"
+#include "baton/federation/signature.hpp"
 
 namespace baton::fuzz {
 

@@ -14,17 +14,17 @@
 #include <mutex>
 #include <optional>
 
-#include "api/hub.hpp"
-#include "api/peer_link.hpp"
-#include "api/timers.hpp"
-#include "api/service.hpp"
-#include "api/sessions.hpp"
-#include "federation/peer_client.hpp"
-#include "federation/signature.hpp"
+#include "baton/api/hub.hpp"
+#include "baton/api/peer_link.hpp"
+#include "baton/api/timers.hpp"
+#include "baton/api/service.hpp"
+#include "baton/api/sessions.hpp"
+#include "baton/federation/peer_client.hpp"
+#include "baton/federation/signature.hpp"
 #include "fuzz/fixtures.hpp"
-#include "http/password.hpp"
-#include "http/server.hpp"
-#include "storage/sqlite_store.hpp"
+#include "baton/federation/password.hpp"
+#include "baton/http/server.hpp"
+#include "baton/storage/sqlite_store.hpp"
 
 namespace baton::fuzz {
 
@@ -189,7 +189,7 @@ Org::Org() : p_(std::make_unique<Parts>()) {
   s.organization = "Northwind Insurance";
   s.public_url = "https://chat.northwind.example";
   s.queues = {"Claims", "Sales"};
-  auto hash = http::hash_password("demo");
+  auto hash = federation::hash_password("demo");
   if (!hash) std::abort();
   s.agents = {api::AgentAccount{core::AgentProfile{"bob", "Bob", {"Claims", "Sales"}, 3}, *hash}};
   s.sites = {api::Site{"northwind-web", {"https://www.northwind.example"}, "Claims"}};

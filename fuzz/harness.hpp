@@ -14,7 +14,7 @@
 #include <string_view>
 #include <vector>
 
-#include "http/message.hpp"
+#include "baton/http/message.hpp"
 
 namespace baton::fuzz {
 

@@ -8,7 +8,7 @@
 #include <string_view>
 
 #include "fuzz/check.hpp"
-#include "http/server.hpp"
+#include "baton/http/server.hpp"
 
 namespace {
 

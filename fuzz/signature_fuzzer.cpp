@@ -22,9 +22,9 @@
 #include <string>
 #include <string_view>
 
-#include "federation/base64.hpp"
-#include "federation/digest.hpp"
-#include "federation/signature.hpp"
+#include "base64.hpp"
+#include "digest.hpp"
+#include "baton/federation/signature.hpp"
 #include "fuzz/check.hpp"
 #include "fuzz/fixtures.hpp"
 

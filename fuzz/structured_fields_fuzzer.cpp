@@ -8,10 +8,10 @@
 #include <string>
 #include <string_view>
 
-#include "federation/base64.hpp"
-#include "federation/digest.hpp"
-#include "federation/keys.hpp"
-#include "federation/structured_fields.hpp"
+#include "base64.hpp"
+#include "digest.hpp"
+#include "baton/federation/keys.hpp"
+#include "baton/federation/structured_fields.hpp"
 #include "fuzz/check.hpp"
 
 namespace sf = baton::federation::sf;

@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-#include "federation/wire.hpp"
+#include "baton/federation/wire.hpp"
 #include "fuzz/check.hpp"
 
 namespace wire = baton::federation::wire;

@@ -1,4 +1,4 @@
 // baton: parses the command line and hands over to src/app.
-#include "app/cli.hpp"
+#include "baton/app/cli.hpp"
 
 int main(int argc, char** argv) { return baton::app::run_cli(argc, argv); }

@@ -1,4 +1,4 @@
-#include "api/hub.hpp"
+#include "baton/api/hub.hpp"
 
 #include <boost/asio/post.hpp>
 #include <boost/json/serialize.hpp>
@@ -6,9 +6,9 @@
 
 #include <algorithm>
 
-#include "api/json.hpp"
-#include "core/text.hpp"
-#include "http/tokens.hpp"
+#include "json.hpp"
+#include "baton/core/text.hpp"
+#include "baton/federation/tokens.hpp"
 
 namespace baton::api {
 
@@ -112,7 +112,7 @@ void Hub::create(NewConversation nc, Callback<Created> done) {
     c.queue = site->queue;
     c.state = core::ConversationState::waiting;
     c.visitor = std::move(nc.visitor);
-    c.visitor_token_hash = http::hash_token(out.token);
+    c.visitor_token_hash = federation::hash_token(out.token);
     c.created_at = c.waiting_since = c.updated_at = now;
     c.offline = nc.offline;
     // Stored first, then on the desk: a conversation whose write failed never
@@ -155,9 +155,9 @@ void Hub::create(NewConversation nc, Callback<Created> done) {
 
 void Hub::authenticate_visitor(const std::string& conversation_id, const std::string& token,
                                Callback<core::Conversation> done) {
-  std::string hash = http::hash_token(token);
+  std::string hash = federation::hash_token(token);
   auto check = [hash, done](const core::Conversation& c) {
-    if (!http::equal_secret(c.visitor_token_hash, hash))
+    if (!federation::equal_secret(c.visitor_token_hash, hash))
       return done(Error{Errc::forbidden, "this token does not open this conversation"});
     done(c);
   };

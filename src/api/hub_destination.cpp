@@ -6,10 +6,10 @@
 #include <boost/json/serialize.hpp>
 #include <spdlog/spdlog.h>
 
-#include "api/hub.hpp"
-#include "federation/codes.hpp"
-#include "federation/wire.hpp"
-#include "http/tokens.hpp"
+#include "baton/api/hub.hpp"
+#include "baton/federation/codes.hpp"
+#include "baton/federation/wire.hpp"
+#include "baton/federation/tokens.hpp"
 
 namespace baton::api {
 
@@ -234,7 +234,7 @@ void Hub::redeem_join(const std::string& code, Callback<Joined> done) {
       core::Millis now = clock_.now();
       Undo u = undo_for(id, c->id);
       Joined j{c->id, random_.token(32), c->site};
-      c->visitor_token_hash = http::hash_token(j.token);
+      c->visitor_token_hash = federation::hash_token(j.token);
       if (auto st = desk_.requeue(c->id, "", now); !st) {
         undo(u);
         return done(st.error());

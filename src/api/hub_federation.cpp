@@ -8,9 +8,9 @@
 #include <boost/json/serialize.hpp>
 #include <spdlog/spdlog.h>
 
-#include "api/hub.hpp"
-#include "federation/codes.hpp"
-#include "federation/wire.hpp"
+#include "baton/api/hub.hpp"
+#include "baton/federation/codes.hpp"
+#include "baton/federation/wire.hpp"
 
 namespace baton::api {
 

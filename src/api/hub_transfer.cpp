@@ -4,8 +4,8 @@
 #include <boost/json/serialize.hpp>
 #include <spdlog/spdlog.h>
 
-#include "api/hub.hpp"
-#include "api/json.hpp"
+#include "baton/api/hub.hpp"
+#include "json.hpp"
 
 namespace baton::api {
 

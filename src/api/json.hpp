@@ -8,9 +8,9 @@
 #include <string>
 #include <string_view>
 
-#include "core/conversation.hpp"
-#include "core/error.hpp"
-#include "core/transfer.hpp"
+#include "baton/core/conversation.hpp"
+#include "baton/core/error.hpp"
+#include "baton/core/transfer.hpp"
 
 namespace baton::api {
 

@@ -1,4 +1,4 @@
-#include "api/peer_outbox.hpp"
+#include "baton/api/peer_outbox.hpp"
 
 #include <limits>
 #include <vector>

@@ -1,8 +1,8 @@
-#include "api/realtime.hpp"
+#include "realtime.hpp"
 
 #include <boost/json/serialize.hpp>
 
-#include "api/json.hpp"
+#include "json.hpp"
 
 namespace baton::api {
 

@@ -9,8 +9,8 @@
 #include <optional>
 #include <string>
 
-#include "api/hub.hpp"
-#include "http/message.hpp"
+#include "baton/api/hub.hpp"
+#include "baton/http/message.hpp"
 
 namespace baton::api {
 

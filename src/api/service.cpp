@@ -1,16 +1,17 @@
-#include "api/service.hpp"
+#include "baton/api/service.hpp"
 
 #include <boost/json/serialize.hpp>
+#include <boost/url/parse.hpp>
 
 #include <ctime>
 #include <fstream>
 #include <sstream>
 
-#include "api/assets.hpp"
-#include "api/json.hpp"
-#include "api/realtime.hpp"
-#include "federation/peer_client.hpp"
-#include "core/text.hpp"
+#include "baton/web/assets.hpp"
+#include "json.hpp"
+#include "realtime.hpp"
+#include "baton/federation/peer_client.hpp"
+#include "baton/core/text.hpp"
 
 namespace baton::api {
 
@@ -77,11 +78,11 @@ std::string bearer(const Request& req) {
   return {};
 }
 
+// scheme://authority of an absolute URL; "" if it is not one.
 std::string origin_of(std::string_view url) {
-  auto scheme = url.find("://");
-  if (scheme == std::string_view::npos) return std::string(url);
-  auto slash = url.find('/', scheme + 3);
-  return std::string(url.substr(0, slash));
+  auto u = boost::urls::parse_absolute_uri(url);
+  if (!u || !u->has_authority()) return {};
+  return std::string(u->scheme()) + "://" + std::string(u->encoded_authority());
 }
 
 bool is_json(const Request& req) {
@@ -217,7 +218,7 @@ std::optional<Response> ApiService::load_asset(std::string_view file) const {
   if (file.empty() || file.find('/') != std::string_view::npos || file.find("..") != std::string_view::npos ||
       file.front() == '.')
     return std::nullopt;
-  const Asset* a = find_embedded_asset(file);
+  const web::Asset* a = web::find_embedded_asset(file);
   if (!a) return std::nullopt;
   Response r = Response::text(200, std::string(a->body), std::string(a->content_type));
   const std::string& dir = hub_.settings().assets_dir;
@@ -858,7 +859,7 @@ void ApiService::transfer_page(const Request& req, Respond respond) {
         "<form method=\"post\" action=\"/transfer/stay\"><input type=\"hidden\" name=\"conversation\" value=\"" +
         html_escape(conversation) + "\"><input type=\"hidden\" name=\"token\" value=\"" + html_escape(token) +
         "\"><button type=\"submit\">Stay with " + html_escape(hub_.settings().organization) + "</button></form>";
-    std::string origin = m.join_url.substr(0, m.join_url.find('/', m.join_url.find("://") + 3));
+    std::string origin = origin_of(m.join_url);
     Response page = html_page(200, "Connecting you to " + m.destination, body,
                               csp_base + "; form-action 'self' " + origin);
     page.set("Refresh", "1; url=" + m.join_url + "#code=" + m.join_code);

@@ -1,9 +1,9 @@
-#include "api/sessions.hpp"
+#include "baton/api/sessions.hpp"
 
 #include <boost/asio/post.hpp>
 
-#include "http/password.hpp"
-#include "http/tokens.hpp"
+#include "baton/federation/password.hpp"
+#include "baton/federation/tokens.hpp"
 
 namespace baton::api {
 
@@ -23,7 +23,7 @@ constexpr const char* kNotStored = "could not store the sign-in; try again";
 Sessions::Sessions(const Settings& settings, core::Store& store, core::Clock& clock, core::Random& random,
                    net::thread_pool& blocking)
     : settings_(settings), store_(store), clock_(clock), random_(random), blocking_(blocking) {
-  auto h = http::hash_password(random_.token(24));
+  auto h = federation::hash_password(random_.token(24));
   if (h) dummy_hash_ = *h;
 }
 
@@ -110,7 +110,7 @@ void Sessions::sign_in(const std::string& username, const std::string& password,
       return done(Error{Errc::rate_limited, "too many failed sign-ins; try again in a few minutes"});
     }
     const AgentAccount* a = account(username);
-    bool good = http::verify_password(a ? a->password_hash : dummy_hash_, password) && a;
+    bool good = federation::verify_password(a ? a->password_hash : dummy_hash_, password) && a;
     if (!good) {
       // Counted in memory at once, so that guesses racing this one are limited too;
       // answered once stored, so that a restart after the answer still counts it.
@@ -129,7 +129,7 @@ void Sessions::sign_in(const std::string& username, const std::string& password,
     out.token = random_.token(32);
     out.actor = actor_for(*a);
     out.expires_at = now + settings_.session_ttl_ms;
-    core::AgentSession s{http::hash_token(out.token), a->profile.name, now, out.expires_at};
+    core::AgentSession s{federation::hash_token(out.token), a->profile.name, now, out.expires_at};
     {
       std::lock_guard lock(mu_);
       if (cache_.size() >= kMaxCachedSessions) cache_.clear();
@@ -153,7 +153,7 @@ void Sessions::sign_in(const std::string& username, const std::string& password,
 
 void Sessions::resolve(const std::string& token, std::function<void(core::Result<Actor>)> done) {
   if (token.empty() || token.size() > 128) return done(Error{Errc::unauthorized, "sign in first"});
-  std::string hash = http::hash_token(token);
+  std::string hash = federation::hash_token(token);
   auto finish = [this, done](const core::AgentSession& s) {
     if (s.expires_at <= clock_.now()) return done(Error{Errc::unauthorized, "session expired; sign in again"});
     const AgentAccount* a = account(s.agent);
@@ -182,7 +182,7 @@ void Sessions::resolve(const std::string& token, std::function<void(core::Result
 }
 
 void Sessions::sign_out(const std::string& token, std::function<void(core::Status)> done) {
-  std::string hash = http::hash_token(token);
+  std::string hash = federation::hash_token(token);
   std::vector<std::weak_ptr<http::WsConnection>> open;
   {
     std::lock_guard lock(mu_);
@@ -208,7 +208,7 @@ void Sessions::sign_out(const std::string& token, std::function<void(core::Statu
 
 void Sessions::attach_socket(const std::string& token, const std::shared_ptr<http::WsConnection>& conn) {
   if (!conn) return;
-  std::string hash = http::hash_token(token);
+  std::string hash = federation::hash_token(token);
   {
     std::lock_guard lock(mu_);
     if (!signed_out_.contains(hash)) {

@@ -1,4 +1,4 @@
-#include "api/timers.hpp"
+#include "baton/api/timers.hpp"
 
 #include <boost/asio/steady_timer.hpp>
 

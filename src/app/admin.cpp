@@ -1,4 +1,4 @@
-#include "app/admin.hpp"
+#include "baton/app/admin.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -12,12 +12,10 @@
 #include <functional>
 #include <iostream>
 
-#include <sqlite3.h>
-
-#include "app/config.hpp"
-#include "core/text.hpp"
-#include "http/password.hpp"
-#include "storage/sqlite.hpp"
+#include "baton/app/config.hpp"
+#include "baton/core/text.hpp"
+#include "baton/federation/password.hpp"
+#include "baton/storage/offline.hpp"
 
 namespace baton::app {
 namespace {
@@ -115,7 +113,7 @@ Status edit_config(const std::string& path, const std::function<Status(Config&)>
 
 core::Result<std::string> hash(std::string_view password) {
   try {
-    return http::hash_password(password);
+    return federation::hash_password(password);
   } catch (const std::exception& e) {
     return Error{Errc::internal, e.what()};
   }
@@ -131,17 +129,17 @@ core::Result<std::string> read_line(std::istream& in) {
       ended = true;
       break;
     }
-    if (line.size() > http::kMaxPasswordBytes) {
+    if (line.size() > federation::kMaxPasswordBytes) {
       return Error{Errc::too_large, "password: must be at most " +
-                                        std::to_string(http::kMaxPasswordBytes) + " bytes"};
+                                        std::to_string(federation::kMaxPasswordBytes) + " bytes"};
     }
     line += c;
   }
   if (!ended && line.empty()) return Error{Errc::bad_request, "password: no input"};
   if (!line.empty() && line.back() == '\r') line.pop_back();
-  if (line.size() > http::kMaxPasswordBytes) {
+  if (line.size() > federation::kMaxPasswordBytes) {
     return Error{Errc::too_large, "password: must be at most " +
-                                      std::to_string(http::kMaxPasswordBytes) + " bytes"};
+                                      std::to_string(federation::kMaxPasswordBytes) + " bytes"};
   }
   if (line.empty()) return Error{Errc::bad_request, "password: must not be empty"};
   return line;
@@ -184,30 +182,6 @@ core::Status agent_add(const std::string& config_path, const AgentAddArgs& args)
   });
 }
 
-namespace {
-
-// Deletes the stored sessions of agent `name` from the data folder's database,
-// if there is one. A server running meanwhile keeps those it has in memory (and
-// the old password) until it restarts; then both end together.
-Status end_sessions(const std::string& data_dir, const std::string& name) {
-  const fs::path db_path = fs::path(data_dir) / "baton.db";
-  std::error_code ec;
-  if (!fs::exists(db_path, ec)) return core::ok_status();
-  auto db = storage::Db::open(db_path.string(), SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX);
-  if (!db) return db.error();
-  // A running server may hold the write lock for a moment.
-  if (auto st = db->exec("PRAGMA busy_timeout = 5000"); !st) return st;
-  auto stmt = db->prepare("DELETE FROM agent_sessions WHERE agent = ?1");
-  if (!stmt) return stmt.error();
-  stmt->bind(1, name);
-  if (auto st = stmt->run(); !st)
-    return Error{st.error().code, "the password was changed, but " + name + "'s sessions could not be ended: " +
-                                      st.error().message};
-  return core::ok_status();
-}
-
-}  // namespace
-
 core::Status agent_passwd(const std::string& config_path, const std::string& name,
                           std::string_view password) {
   std::string data_dir;
@@ -223,7 +197,13 @@ core::Status agent_passwd(const std::string& config_path, const std::string& nam
   // Load leniently so that a bad hash can be replaced; the result is checked strictly.
   if (auto st = edit_config(config_path, change, CheckOptions{.password_hashes = false}); !st) return st;
   // Whoever signed in with the old password must sign in again.
-  return end_sessions(data_dir, name);
+  const fs::path db_path = fs::path(data_dir) / "baton.db";
+  std::error_code ec;
+  if (!fs::exists(db_path, ec)) return core::ok_status();
+  if (auto st = storage::end_agent_sessions(db_path.string(), name); !st)
+    return Error{st.error().code, "the password was changed, but " + name + "'s sessions could not be ended: " +
+                                      st.error().message};
+  return core::ok_status();
 }
 
 core::Status queue_add(const std::string& config_path, const std::string& name,

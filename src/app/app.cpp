@@ -1,9 +1,10 @@
-#include "app/app.hpp"
+#include "baton/app/app.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <boost/url/url.hpp>
 #include <spdlog/spdlog.h>
 
 #include <cstdlib>
@@ -12,22 +13,22 @@
 #include <map>
 #include <thread>
 
-#include "api/hub.hpp"
-#include "api/service.hpp"
-#include "api/sessions.hpp"
-#include "http/password.hpp"
-#include "http/server.hpp"
-#include "http/tokens.hpp"
-#include "http/client.hpp"
-#include "api/peer_link.hpp"
-#include "api/timers.hpp"
-#include "federation/keys.hpp"
-#include "federation/peer_client.hpp"
-#include "federation/signature.hpp"
+#include "baton/api/hub.hpp"
+#include "baton/api/service.hpp"
+#include "baton/api/sessions.hpp"
+#include "baton/federation/password.hpp"
+#include "baton/http/server.hpp"
+#include "baton/federation/tokens.hpp"
+#include "baton/http/client.hpp"
+#include "baton/api/peer_link.hpp"
+#include "baton/api/timers.hpp"
+#include "baton/federation/keys.hpp"
+#include "baton/federation/peer_client.hpp"
+#include "baton/federation/signature.hpp"
 #include <fcntl.h>
 #include <fstream>
 #include <unistd.h>
-#include "storage/sqlite_store.hpp"
+#include "baton/storage/sqlite_store.hpp"
 
 namespace baton::app {
 
@@ -35,6 +36,17 @@ namespace net = boost::asio;
 namespace fs = std::filesystem;
 
 namespace {
+
+// federation::PeerClient's wire: http::fetch_blocking, on the peer pool.
+class HttpTransport final : public federation::Transport {
+ public:
+  core::Result<federation::TransportResponse> send(const std::string& base_url, const federation::TransportRequest& r,
+                                                   std::chrono::milliseconds timeout) override {
+    auto res = http::fetch_blocking(base_url, http::ClientRequest{r.method, r.path, r.query, r.headers, r.body}, timeout);
+    if (!res) return res.error();
+    return federation::TransportResponse{res->status, std::move(res->headers), std::move(res->body)};
+  }
+};
 
 api::Settings to_settings(const Config& c, const AppOptions& o) {
   api::Settings s;
@@ -89,7 +101,7 @@ http::ServerOptions to_server_options(const Config& c) {
 struct App::Parts {
   api::Settings settings;
   core::SystemClock clock;
-  http::SodiumRandom random;
+  federation::SodiumRandom random;
   std::unique_ptr<storage::SqliteStore> store;
   net::thread_pool blocking;
   std::unique_ptr<api::SteadyTimers> timers;
@@ -101,7 +113,7 @@ struct App::Parts {
   std::uint16_t port = 0;
   // Federation (only when a key is configured).
   net::thread_pool peer_pool{4};
-  http::BeastTransport transport;
+  HttpTransport transport;
   std::unique_ptr<federation::Signer> signer;
   std::unique_ptr<federation::Verifier> verifier;
   std::unique_ptr<federation::PeerClient> peer_client;
@@ -201,11 +213,9 @@ core::Result<std::unique_ptr<App>> App::start(const Config& config, net::io_cont
   parts->port = *port;
   if (config.listen_port == 0) {
     // Port 0 (tests, the demo): the public address is the one actually bound.
-    auto& url = parts->settings.public_url;
-    auto scheme = url.find("://");
-    auto colon = url.rfind(':');
-    std::string base = colon != std::string::npos && colon > scheme + 2 ? url.substr(0, colon) : url;
-    url = base + ":" + std::to_string(*port);
+    boost::urls::url url(parts->settings.public_url);  // valid: the configuration checked it
+    url.set_port_number(*port);
+    parts->settings.public_url = std::string(url.buffer());
   }
   parts->server->start();
   spdlog::info("{} listening on {}:{} ({})", config.organization, config.listen_host, *port,
@@ -284,7 +294,7 @@ int run_demo(std::uint16_t port, const std::string& data_dir_arg, const AppOptio
     }
     data_dir = tmpl;
   }
-  auto hash = http::hash_password("demo");
+  auto hash = federation::hash_password("demo");
   if (!hash) {
     std::cerr << "baton: " << hash.error().message << "\n";
     return 1;

@@ -1,4 +1,4 @@
-#include "app/cli.hpp"
+#include "baton/app/cli.hpp"
 
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
@@ -6,10 +6,10 @@
 
 #include <iostream>
 
-#include "app/admin.hpp"
-#include "app/app.hpp"
-#include "app/config.hpp"
-#include "federation/keys.hpp"
+#include "baton/app/admin.hpp"
+#include "baton/app/app.hpp"
+#include "baton/app/config.hpp"
+#include "baton/federation/keys.hpp"
 
 namespace baton::app {
 

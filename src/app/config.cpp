@@ -1,4 +1,4 @@
-#include "app/config.hpp"
+#include "baton/app/config.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -13,10 +13,11 @@
 #include <sstream>
 #include <utility>
 
+#include <boost/url/parse.hpp>
 #include <toml++/toml.h>
 
-#include "core/text.hpp"
-#include "http/password.hpp"
+#include "baton/core/text.hpp"
+#include "baton/federation/password.hpp"
 
 namespace baton::app {
 namespace {
@@ -418,14 +419,6 @@ std::optional<std::uint16_t> parse_port(std::string_view s, bool allow_zero) {
   return static_cast<std::uint16_t>(value);
 }
 
-bool valid_ipv6_literal(std::string_view s) {
-  return s.find(':') != std::string_view::npos &&
-         std::all_of(s.begin(), s.end(), [](char c) {
-           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') ||
-                  c == ':' || c == '.';
-         });
-}
-
 bool valid_host_name(std::string_view s) {
   if (s.empty() || s.size() > 253 || s.front() == '.' || s.front() == '-') return false;
   return std::all_of(s.begin(), s.end(),
@@ -438,48 +431,48 @@ struct HostPort {
   std::optional<std::uint16_t> port;
 };
 
-// "host", "host:port", "[v6]" or "[v6]:port".
-std::optional<HostPort> parse_host_port(std::string_view s, bool allow_port_zero) {
+// The host and port of an authority as Boost.URL parsed it: no user info, an IP
+// literal or a plain host name, a port if any.
+std::optional<HostPort> host_port_of(const boost::urls::authority_view& a, bool allow_port_zero) {
+  if (a.has_userinfo()) return std::nullopt;
   HostPort out;
-  std::string_view rest;
-  if (s.starts_with('[')) {
-    const auto close = s.find(']');
-    if (close == std::string_view::npos) return std::nullopt;
-    out.host = std::string(s.substr(1, close - 1));
-    if (!valid_ipv6_literal(out.host)) return std::nullopt;
-    out.ipv6 = true;
-    rest = s.substr(close + 1);
-  } else {
-    const auto colon = s.find(':');
-    out.host = std::string(s.substr(0, colon));
-    if (!valid_host_name(out.host)) return std::nullopt;
-    rest = colon == std::string_view::npos ? std::string_view{} : s.substr(colon);
+  switch (a.host_type()) {
+    case boost::urls::host_type::ipv6:
+      out.host = a.host_ipv6_address().to_string();
+      out.ipv6 = true;
+      break;
+    case boost::urls::host_type::ipv4: out.host = a.host_ipv4_address().to_string(); break;
+    case boost::urls::host_type::name:
+      out.host = a.host_name();
+      if (!valid_host_name(out.host)) return std::nullopt;
+      break;
+    default: return std::nullopt;
   }
-  if (!rest.empty()) {
-    if (rest.front() != ':') return std::nullopt;
-    out.port = parse_port(rest.substr(1), allow_port_zero);
+  if (a.has_port()) {
+    out.port = parse_port(a.port(), allow_port_zero);
     if (!out.port) return std::nullopt;
   }
   return out;
+}
+
+// "host", "host:port", "[v6]" or "[v6]:port".
+std::optional<HostPort> parse_host_port(std::string_view s, bool allow_port_zero) {
+  auto a = boost::urls::parse_authority(s);
+  if (!a) return std::nullopt;
+  return host_port_of(*a, allow_port_zero);
 }
 
 // Brings "HTTPS://Shop.Example.com:443/" to the form browsers send in the Origin
 // header, "https://shop.example.com". A path of "/" is dropped; any other path,
 // a query, a fragment or user info is refused.
 std::optional<std::string> normalize_origin(std::string_view s) {
-  const std::string lower = core::ascii_lower(s);
-  std::string scheme;
-  if (lower.starts_with("https://")) {
-    scheme = "https";
-  } else if (lower.starts_with("http://")) {
-    scheme = "http";
-  } else {
+  auto url = boost::urls::parse_absolute_uri(s);
+  if (!url || !url->has_authority()) return std::nullopt;
+  const std::string scheme = core::ascii_lower(url->scheme());
+  if (scheme != "http" && scheme != "https") return std::nullopt;
+  if ((!url->encoded_path().empty() && url->encoded_path() != "/") || url->has_query() || url->has_fragment())
     return std::nullopt;
-  }
-  std::string_view authority = s.substr(scheme.size() + 3);
-  if (authority.ends_with('/')) authority.remove_suffix(1);
-  if (authority.find_first_of("/?#@") != std::string_view::npos) return std::nullopt;
-  auto hp = parse_host_port(authority, false);
+  auto hp = host_port_of(url->authority(), false);
   if (!hp) return std::nullopt;
   std::string out = scheme + "://";
   out += hp->ipv6 ? "[" + core::ascii_lower(hp->host) + "]" : core::ascii_lower(hp->host);
@@ -595,7 +588,7 @@ Status validate(Config& c, CheckOptions options, const Reporter& r) {
     if (!valid_label(a.display_name, kMaxDisplayNameChars)) {
       return r.fail(p + ".display_name", label_rule(kMaxDisplayNameChars));
     }
-    if (options.password_hashes && !http::looks_like_password_hash(a.password_hash)) {
+    if (options.password_hashes && !federation::looks_like_password_hash(a.password_hash)) {
       return r.fail(p + ".password_hash",
                     "must be an Argon2id hash (\"$argon2id$...\"); set one with `baton agent "
                     "passwd`");

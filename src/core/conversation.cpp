@@ -1,6 +1,6 @@
-#include "core/conversation.hpp"
+#include "baton/core/conversation.hpp"
 
-#include "core/text.hpp"
+#include "baton/core/text.hpp"
 
 namespace baton::core {
 

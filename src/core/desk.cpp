@@ -1,4 +1,4 @@
-#include "core/desk.hpp"
+#include "baton/core/desk.hpp"
 
 #include <algorithm>
 #include <set>

@@ -1,4 +1,4 @@
-#include "core/error.hpp"
+#include "baton/core/error.hpp"
 
 namespace baton::core {
 

@@ -1,4 +1,4 @@
-#include "core/router.hpp"
+#include "baton/core/router.hpp"
 
 #include <algorithm>
 #include <map>

@@ -1,8 +1,8 @@
-#include "core/text.hpp"
+#include "baton/core/text.hpp"
 
 #include <chrono>
 
-#include "core/clock.hpp"
+#include "baton/core/clock.hpp"
 
 namespace baton::core {
 

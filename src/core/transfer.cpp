@@ -1,4 +1,4 @@
-#include "core/transfer.hpp"
+#include "baton/core/transfer.hpp"
 
 #include <algorithm>
 #include <utility>

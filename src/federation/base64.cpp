@@ -1,4 +1,4 @@
-#include "federation/base64.hpp"
+#include "base64.hpp"
 
 #include <cstdint>
 

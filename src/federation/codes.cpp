@@ -1,8 +1,8 @@
-#include "federation/codes.hpp"
+#include "baton/federation/codes.hpp"
 
 #include <sodium.h>
 
-#include "core/text.hpp"
+#include "baton/core/text.hpp"
 
 namespace baton::federation {
 
@@ -29,16 +29,7 @@ std::string derive_code(std::string_view secret, std::string_view purpose, std::
   return core::base64url_encode(mac, sizeof mac);
 }
 
-std::string hash_code(std::string_view code) {
-  unsigned char digest[32];
-  crypto_generichash(digest, sizeof digest, bytes(code), code.size(), nullptr, 0);
-  return core::hex_encode(digest, sizeof digest);
-}
-
-bool equal_secret(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  return sodium_memcmp(a.data(), b.data(), a.size()) == 0;
-}
+std::string hash_code(std::string_view code) { return hash_token(code); }
 
 std::string body_digest(std::string_view body) {
   unsigned char digest[crypto_hash_sha256_BYTES];

@@ -1,9 +1,9 @@
-#include "federation/digest.hpp"
+#include "digest.hpp"
 
 #include <sodium.h>
 
-#include "federation/base64.hpp"
-#include "federation/refusal.hpp"
+#include "base64.hpp"
+#include "refusal.hpp"
 
 namespace baton::federation {
 namespace {

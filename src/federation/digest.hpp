@@ -5,8 +5,8 @@
 #include <string>
 #include <string_view>
 
-#include "core/error.hpp"
-#include "federation/structured_fields.hpp"
+#include "baton/core/error.hpp"
+#include "baton/federation/structured_fields.hpp"
 
 namespace baton::federation {
 

@@ -1,4 +1,4 @@
-#include "federation/keys.hpp"
+#include "baton/federation/keys.hpp"
 
 #include <fcntl.h>
 #include <sodium.h>
@@ -10,8 +10,8 @@
 #include <cstring>
 #include <stdexcept>
 
-#include "core/text.hpp"
-#include "federation/base64.hpp"
+#include "baton/core/text.hpp"
+#include "base64.hpp"
 
 namespace baton::federation {
 namespace {

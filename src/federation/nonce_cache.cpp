@@ -1,4 +1,4 @@
-#include "federation/nonce_cache.hpp"
+#include "baton/federation/nonce_cache.hpp"
 
 #include <algorithm>
 

@@ -1,4 +1,6 @@
-#include "federation/peer_client.hpp"
+#include "baton/federation/peer_client.hpp"
+
+#include <boost/url/parse.hpp>
 
 #include <thread>
 
@@ -8,12 +10,9 @@ using core::Errc;
 using core::Error;
 
 std::string authority_of(const std::string& base_url) {
-  auto scheme = base_url.find("://");
-  if (scheme == std::string::npos) return {};
-  std::string rest = base_url.substr(scheme + 3);
-  auto slash = rest.find('/');
-  if (slash != std::string::npos) rest.resize(slash);
-  return rest;
+  auto url = boost::urls::parse_absolute_uri(base_url);
+  if (!url || !url->has_authority()) return {};
+  return std::string(url->encoded_authority());
 }
 
 PeerClient::PeerClient(Transport& transport, const Signer& signer, Verifier& verifier,

@@ -1,4 +1,4 @@
-#include "federation/refusal.hpp"
+#include "refusal.hpp"
 
 #include <array>
 

@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-#include "core/error.hpp"
+#include "baton/core/error.hpp"
 
 namespace baton::federation {
 

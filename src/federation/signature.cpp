@@ -1,11 +1,11 @@
-#include "federation/signature.hpp"
+#include "baton/federation/signature.hpp"
 
 #include <algorithm>
 
-#include "core/text.hpp"
-#include "federation/base64.hpp"
-#include "federation/digest.hpp"
-#include "federation/refusal.hpp"
+#include "baton/core/text.hpp"
+#include "base64.hpp"
+#include "digest.hpp"
+#include "refusal.hpp"
 
 namespace baton::federation {
 namespace {

@@ -1,9 +1,9 @@
-#include "federation/structured_fields.hpp"
+#include "baton/federation/structured_fields.hpp"
 
 #include <optional>
 #include <utility>
 
-#include "federation/base64.hpp"
+#include "base64.hpp"
 
 namespace baton::federation::sf {
 namespace {

@@ -1,9 +1,9 @@
-#include "federation/wire.hpp"
+#include "baton/federation/wire.hpp"
 
 #include <boost/json.hpp>
 
-#include "core/conversation.hpp"
-#include "core/text.hpp"
+#include "baton/core/conversation.hpp"
+#include "baton/core/text.hpp"
 
 namespace baton::federation::wire {
 

@@ -1,6 +1,8 @@
-#include "http/client.hpp"
+#include "baton/http/client.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -13,7 +15,10 @@
 #include <boost/beast/ssl.hpp>
 #include <openssl/ssl.h>
 
+#include <boost/url/parse.hpp>
+
 #include <optional>
+#include <variant>
 
 namespace baton::http {
 
@@ -21,6 +26,7 @@ namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = beast::http;
 using tcp = net::ip::tcp;
+using namespace net::experimental::awaitable_operators;
 
 namespace {
 
@@ -30,41 +36,32 @@ struct Target {
   bool tls = false;
   std::string host;
   std::string port;
+  std::string authority;  // host[:port] as written
 };
 
 core::Result<Target> parse_base(const std::string& base_url) {
-  Target t;
-  std::string rest;
-  if (base_url.rfind("https://", 0) == 0) {
-    t.tls = true;
-    rest = base_url.substr(8);
-  } else if (base_url.rfind("http://", 0) == 0) {
-    rest = base_url.substr(7);
-  } else {
+  auto url = boost::urls::parse_absolute_uri(base_url);
+  if (!url || !url->has_authority() || url->host().empty() || (url->scheme() != "http" && url->scheme() != "https"))
     return core::Error{core::Errc::bad_request, "not an http(s) URL: " + base_url};
+  Target t;
+  t.tls = url->scheme() == "https";
+  switch (url->host_type()) {
+    case boost::urls::host_type::ipv6: t.host = url->host_ipv6_address().to_string(); break;  // no brackets
+    case boost::urls::host_type::ipv4: t.host = url->host_ipv4_address().to_string(); break;
+    default: t.host = url->host_name(); break;  // decoded
   }
-  if (auto slash = rest.find('/'); slash != std::string::npos) rest.resize(slash);
-  if (!rest.empty() && rest.front() == '[') {
-    auto close = rest.find(']');
-    if (close == std::string::npos) return core::Error{core::Errc::bad_request, "bad host in " + base_url};
-    t.host = rest.substr(1, close - 1);
-    t.port = close + 1 < rest.size() && rest[close + 1] == ':' ? rest.substr(close + 2) : "";
-  } else {
-    auto colon = rest.rfind(':');
-    t.host = rest.substr(0, colon);
-    t.port = colon == std::string::npos ? "" : rest.substr(colon + 1);
-  }
-  if (t.port.empty()) t.port = t.tls ? "443" : "80";
+  t.port = url->has_port() ? std::string(url->port()) : (t.tls ? "443" : "80");
+  t.authority = std::string(url->encoded_authority());
   return t;
 }
 
-using Reply = core::Result<federation::TransportResponse>;
+using Reply = core::Result<ClientResponse>;
 constexpr auto kTuple = net::as_tuple(net::use_awaitable);
 
 // Beast's stream timeouts apply to asynchronous operations only, so the exchange
 // is a coroutine on a private io_context, each step under the stream's deadline.
 template <typename Stream>
-net::awaitable<Reply> exchange(Stream& stream, std::string host, const federation::TransportRequest& request) {
+net::awaitable<Reply> exchange(Stream& stream, std::string host, const ClientRequest& request) {
   std::string target = request.path;
   if (!request.query.empty()) target += "?" + request.query;
   bhttp::request<bhttp::string_body> req{bhttp::string_to_verb(request.method), target, 11};
@@ -82,16 +79,16 @@ net::awaitable<Reply> exchange(Stream& stream, std::string host, const federatio
   auto [rec, rn] = co_await bhttp::async_read(stream, buffer, parser, kTuple);
   if (rec) co_return core::Error{core::Errc::unavailable, "reading the answer: " + rec.message()};
   auto& res = parser.get();
-  federation::TransportResponse out;
+  ClientResponse out;
   out.status = static_cast<int>(res.result_int());
   for (const auto& f : res) out.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
   out.body = std::move(res.body());
   co_return out;
 }
 
-net::awaitable<Reply> run_request(Target target, std::string authority, federation::TransportRequest request,
-                                  std::chrono::milliseconds timeout) {
+net::awaitable<Reply> run_request(Target target, ClientRequest request, std::chrono::milliseconds timeout) {
   auto ex = co_await net::this_coro::executor;
+  const std::string& authority = target.authority;
   tcp::resolver resolver(ex);
   auto [rerr, endpoints] = co_await resolver.async_resolve(target.host, target.port, kTuple);
   if (rerr) co_return core::Error{core::Errc::unavailable, "cannot resolve " + target.host + ": " + rerr.message()};
@@ -123,23 +120,28 @@ net::awaitable<Reply> run_request(Target target, std::string authority, federati
 
 }  // namespace
 
-core::Result<federation::TransportResponse> BeastTransport::send(const std::string& base_url,
-                                                                  const federation::TransportRequest& request,
-                                                                  std::chrono::milliseconds timeout) {
+net::awaitable<Reply> fetch(std::string base_url, ClientRequest request, std::chrono::milliseconds timeout) {
   auto target = parse_base(base_url);
-  if (!target) return target.error();
+  if (!target) co_return target.error();
+  // The stream's deadline bounds each step; this bounds the whole, name lookup included.
+  auto ex = co_await net::this_coro::executor;
+  net::steady_timer deadline(ex, timeout + std::chrono::seconds(1));
+  std::variant<Reply, std::tuple<boost::system::error_code>> r =
+      co_await (run_request(std::move(*target), std::move(request), timeout) || deadline.async_wait(kTuple));
+  if (r.index() == 0) co_return std::move(std::get<0>(r));
+  co_return core::Error{core::Errc::unavailable, "no answer within " + std::to_string(timeout.count()) + " ms"};
+}
+
+Reply fetch_blocking(const std::string& base_url, ClientRequest request, std::chrono::milliseconds timeout) {
   net::io_context io;
   std::optional<Reply> result;
-  std::string authority = federation::authority_of(base_url);
   net::co_spawn(
-      io,
-      [&]() -> net::awaitable<void> { result = co_await run_request(*target, authority, request, timeout); },
+      io, [&]() -> net::awaitable<void> { result = co_await fetch(base_url, std::move(request), timeout); },
       [&result](std::exception_ptr e) {
         if (e && !result) result = core::Error{core::Errc::unavailable, "the request failed"};
       });
-  // The stream deadline bounds each step; this bounds the whole, name lookup included.
-  io.run_for(timeout + std::chrono::seconds(1));
-  if (!result) return core::Error{core::Errc::unavailable, "no answer within " + std::to_string(timeout.count()) + " ms"};
+  io.run();
+  if (!result) return core::Error{core::Errc::unavailable, "the request failed"};
   return std::move(*result);
 }
 

@@ -1,4 +1,4 @@
-#include "http/message.hpp"
+#include "baton/http/message.hpp"
 
 #include <cctype>
 

@@ -1,6 +1,6 @@
-#include "http/server.hpp"
+#include "baton/http/server.hpp"
 
-#include "http/gather_stream.hpp"
+#include "gather_stream.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>

@@ -1,4 +1,4 @@
-#include "storage/sqlite.hpp"
+#include "baton/storage/sqlite.hpp"
 
 #include <sqlite3.h>
 

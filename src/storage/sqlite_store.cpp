@@ -1,4 +1,4 @@
-#include "storage/sqlite_store.hpp"
+#include "baton/storage/sqlite_store.hpp"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -7,7 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core/text.hpp"
+#include "baton/core/text.hpp"
 
 #include <boost/json.hpp>
 

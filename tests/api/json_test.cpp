@@ -1,4 +1,4 @@
-#include "api/json.hpp"
+#include "json.hpp"
 
 #include <boost/json/parse.hpp>
 #include <gtest/gtest.h>

@@ -2,7 +2,7 @@
 // attempt is stored before it is answered, each write forgets what the rule no
 // longer looks at, and a new Sessions on the same store (a restart) counts what
 // its predecessor stored.
-#include "api/sessions.hpp"
+#include "baton/api/sessions.hpp"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -15,9 +15,9 @@
 #include <stdexcept>
 #include <string>
 
-#include "http/password.hpp"
-#include "http/tokens.hpp"
-#include "storage/sqlite_store.hpp"
+#include "baton/federation/password.hpp"
+#include "baton/federation/tokens.hpp"
+#include "baton/storage/sqlite_store.hpp"
 
 namespace baton::api {
 namespace {
@@ -44,7 +44,7 @@ class SessionLimits : public ::testing::Test {
     char tmpl[] = "/tmp/baton-sessions-test-XXXXXX";
     if (!::mkdtemp(tmpl)) throw std::runtime_error("mkdtemp failed");
     dir_ = tmpl;
-    auto hash = http::hash_password(kPassword);
+    auto hash = federation::hash_password(kPassword);
     if (!hash) throw std::runtime_error(hash.error().message);
     for (const char* name : {"alice", "carol"}) {
       AgentAccount a;
@@ -102,7 +102,7 @@ class SessionLimits : public ::testing::Test {
   std::filesystem::path dir_;
   Settings settings_;
   SteppedClock clock_;
-  http::SodiumRandom random_;
+  federation::SodiumRandom random_;
   net::thread_pool blocking_{2};
   std::unique_ptr<storage::SqliteStore> store_;
   std::unique_ptr<Sessions> sessions_;

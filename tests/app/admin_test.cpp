@@ -1,4 +1,4 @@
-#include "app/admin.hpp"
+#include "baton/app/admin.hpp"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -9,9 +9,9 @@
 #include <sstream>
 #include <string>
 
-#include "app/config.hpp"
-#include "http/password.hpp"
-#include "storage/sqlite_store.hpp"
+#include "baton/app/config.hpp"
+#include "baton/federation/password.hpp"
+#include "baton/storage/sqlite_store.hpp"
 
 namespace baton::app {
 namespace {
@@ -72,7 +72,7 @@ TEST_F(AdminTest, AgentAddWritesAnAgentWhosePasswordVerifies) {
   EXPECT_EQ(bob->display_name, "Bob Stone");
   EXPECT_EQ(bob->queues, std::vector<std::string>{"General"});
   EXPECT_EQ(bob->capacity, 4);
-  EXPECT_TRUE(http::verify_password(bob->password_hash, "hunter2 and more"));
+  EXPECT_TRUE(federation::verify_password(bob->password_hash, "hunter2 and more"));
   // The agent already there is kept as it was.
   ASSERT_NE(config.find_agent("alice"), nullptr);
   EXPECT_EQ(config.find_agent("alice")->password_hash, kLolHash);
@@ -106,12 +106,12 @@ TEST_F(AdminTest, AgentAddWithEmptyPasswordIsRefused) {
 }
 
 TEST_F(AdminTest, AgentPasswdReplacesThePassword) {
-  ASSERT_TRUE(http::verify_password(load().find_agent("alice")->password_hash, "lol"));
+  ASSERT_TRUE(federation::verify_password(load().find_agent("alice")->password_hash, "lol"));
   const auto status = agent_passwd(path_, "alice", "a new password");
   ASSERT_TRUE(status.ok()) << status.error().message;
   const std::string hash = load().find_agent("alice")->password_hash;
-  EXPECT_TRUE(http::verify_password(hash, "a new password"));
-  EXPECT_FALSE(http::verify_password(hash, "lol"));
+  EXPECT_TRUE(federation::verify_password(hash, "a new password"));
+  EXPECT_FALSE(federation::verify_password(hash, "lol"));
 }
 
 TEST_F(AdminTest, AgentPasswdEndsThatAgentsStoredSessions) {
@@ -147,7 +147,7 @@ TEST_F(AdminTest, AgentPasswdRepairsAHandWrittenHash) {
   ASSERT_FALSE(load_config(path_).ok());
   const auto status = agent_passwd(path_, "alice", "a real password");
   ASSERT_TRUE(status.ok()) << status.error().message;
-  EXPECT_TRUE(http::looks_like_password_hash(load().find_agent("alice")->password_hash));
+  EXPECT_TRUE(federation::looks_like_password_hash(load().find_agent("alice")->password_hash));
 }
 
 TEST_F(AdminTest, AgentPasswdOfUnknownAgentIsNotFound) {
@@ -227,9 +227,9 @@ TEST(ReadPassword, FromStdinRefusesEmptyAndOverlongInput) {
   EXPECT_EQ(read_password(nothing, false).error().code, core::Errc::bad_request);
   std::istringstream empty_line("\n");
   EXPECT_EQ(read_password(empty_line, false).error().code, core::Errc::bad_request);
-  std::istringstream overlong(std::string(http::kMaxPasswordBytes + 1, 'x') + "\n");
+  std::istringstream overlong(std::string(federation::kMaxPasswordBytes + 1, 'x') + "\n");
   EXPECT_EQ(read_password(overlong, false).error().code, core::Errc::too_large);
-  std::istringstream longest(std::string(http::kMaxPasswordBytes, 'x') + "\n");
+  std::istringstream longest(std::string(federation::kMaxPasswordBytes, 'x') + "\n");
   EXPECT_TRUE(read_password(longest, false).ok());
 }
 

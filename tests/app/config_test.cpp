@@ -1,4 +1,4 @@
-#include "app/config.hpp"
+#include "baton/app/config.hpp"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>

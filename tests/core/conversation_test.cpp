@@ -1,4 +1,4 @@
-#include "core/conversation.hpp"
+#include "baton/core/conversation.hpp"
 
 #include <gtest/gtest.h>
 

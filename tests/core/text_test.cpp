@@ -1,4 +1,4 @@
-#include "core/text.hpp"
+#include "baton/core/text.hpp"
 
 #include <gtest/gtest.h>
 
@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "core/clock.hpp"
+#include "baton/core/clock.hpp"
 
 namespace baton::core {
 namespace {

@@ -1,8 +1,8 @@
-#include "federation/digest.hpp"
+#include "digest.hpp"
 
 #include <gtest/gtest.h>
 
-#include "federation/refusal.hpp"
+#include "refusal.hpp"
 
 namespace baton::federation {
 namespace {

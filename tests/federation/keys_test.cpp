@@ -1,4 +1,4 @@
-#include "federation/keys.hpp"
+#include "baton/federation/keys.hpp"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -8,7 +8,7 @@
 #include <fstream>
 #include <string>
 
-#include "federation/base64.hpp"
+#include "base64.hpp"
 
 namespace baton::federation {
 namespace {

@@ -12,10 +12,10 @@
 #include <sstream>
 #include <string>
 
-#include "federation/base64.hpp"
-#include "federation/keys.hpp"
-#include "federation/refusal.hpp"
-#include "federation/signature.hpp"
+#include "base64.hpp"
+#include "baton/federation/keys.hpp"
+#include "refusal.hpp"
+#include "baton/federation/signature.hpp"
 #include "test_support.hpp"
 
 namespace baton::federation {

@@ -4,11 +4,11 @@
 
 #include <string>
 
-#include "federation/base64.hpp"
-#include "federation/keys.hpp"
-#include "federation/refusal.hpp"
-#include "federation/signature.hpp"
-#include "federation/structured_fields.hpp"
+#include "base64.hpp"
+#include "baton/federation/keys.hpp"
+#include "refusal.hpp"
+#include "baton/federation/signature.hpp"
+#include "baton/federation/structured_fields.hpp"
 
 namespace baton::federation {
 namespace {

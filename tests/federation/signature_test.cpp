@@ -1,12 +1,12 @@
-#include "federation/signature.hpp"
+#include "baton/federation/signature.hpp"
 
 #include <gtest/gtest.h>
 
 #include <optional>
 #include <string>
 
-#include "federation/digest.hpp"
-#include "federation/refusal.hpp"
+#include "digest.hpp"
+#include "refusal.hpp"
 #include "test_support.hpp"
 
 namespace baton::federation {

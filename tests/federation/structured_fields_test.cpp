@@ -1,4 +1,4 @@
-#include "federation/structured_fields.hpp"
+#include "baton/federation/structured_fields.hpp"
 
 #include <gtest/gtest.h>
 

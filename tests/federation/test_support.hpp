@@ -7,10 +7,10 @@
 #include <utility>
 #include <vector>
 
-#include "core/clock.hpp"
-#include "federation/keys.hpp"
-#include "federation/signature.hpp"
-#include "federation/structured_fields.hpp"
+#include "baton/core/clock.hpp"
+#include "baton/federation/keys.hpp"
+#include "baton/federation/signature.hpp"
+#include "baton/federation/structured_fields.hpp"
 
 namespace baton::federation::test_support {
 

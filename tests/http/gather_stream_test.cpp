@@ -1,4 +1,4 @@
-#include "http/gather_stream.hpp"
+#include "gather_stream.hpp"
 
 #include <gtest/gtest.h>
 

@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "http/server.hpp"
+#include "baton/http/server.hpp"
 
 namespace baton::http {
 namespace {

@@ -10,9 +10,9 @@
 
 #include <sodium.h>
 
-#include "federation/keys.hpp"
-#include "federation/peer_client.hpp"
-#include "federation/signature.hpp"
+#include "baton/federation/keys.hpp"
+#include "baton/federation/peer_client.hpp"
+#include "baton/federation/signature.hpp"
 #include "harness.hpp"
 
 namespace baton::testing {

@@ -5,10 +5,10 @@
 #include <boost/asio/io_context.hpp>
 #include <regex>
 
-#include "core/text.hpp"
-#include "federation/keys.hpp"
-#include "federation/peer_client.hpp"
-#include "federation/signature.hpp"
+#include "baton/core/text.hpp"
+#include "baton/federation/keys.hpp"
+#include "baton/federation/peer_client.hpp"
+#include "baton/federation/signature.hpp"
 #include <sodium.h>
 #include "harness.hpp"
 

@@ -20,8 +20,8 @@
 
 #include <spdlog/spdlog.h>
 
-#include "federation/keys.hpp"
-#include "http/password.hpp"
+#include "baton/federation/keys.hpp"
+#include "baton/federation/password.hpp"
 
 namespace baton::testing {
 
@@ -45,7 +45,7 @@ TempDir::~TempDir() {
 
 app::Config test_config(const std::string& data_dir) {
   // One hash for every agent: Argon2id is slow on purpose.
-  static const std::string hash = *http::hash_password(kPassword);
+  static const std::string hash = *federation::hash_password(kPassword);
   app::Config c;
   c.organization = "Test Org";
   c.public_url = "http://127.0.0.1";

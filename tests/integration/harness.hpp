@@ -15,8 +15,8 @@
 #include <thread>
 #include <vector>
 
-#include "app/app.hpp"
-#include "app/config.hpp"
+#include "baton/app/app.hpp"
+#include "baton/app/config.hpp"
 
 namespace baton::testing {
 

@@ -6,8 +6,8 @@
 
 #include <regex>
 
-#include "federation/peer_client.hpp"
-#include "federation/signature.hpp"
+#include "baton/federation/peer_client.hpp"
+#include "baton/federation/signature.hpp"
 
 namespace baton::testing {
 

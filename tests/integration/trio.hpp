@@ -14,8 +14,8 @@
 #include <utility>
 #include <vector>
 
-#include "core/clock.hpp"
-#include "federation/keys.hpp"
+#include "baton/core/clock.hpp"
+#include "baton/federation/keys.hpp"
 #include "harness.hpp"
 
 namespace baton::testing {

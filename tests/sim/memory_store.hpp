@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "core/store.hpp"
+#include "baton/core/store.hpp"
 
 namespace baton::sim {
 

@@ -3,8 +3,8 @@
 #include <boost/json.hpp>
 #include <set>
 
-#include "federation/codes.hpp"
-#include "http/password.hpp"
+#include "baton/federation/codes.hpp"
+#include "baton/federation/password.hpp"
 #include "sim/world.hpp"
 
 namespace baton::sim {

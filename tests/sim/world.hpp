@@ -14,10 +14,10 @@
 #include <string>
 #include <vector>
 
-#include "api/hub.hpp"
-#include "api/settings.hpp"
-#include "api/timers.hpp"
-#include "federation/peer_client.hpp"
+#include "baton/api/hub.hpp"
+#include "baton/api/settings.hpp"
+#include "baton/api/timers.hpp"
+#include "baton/federation/peer_client.hpp"
 #include "sim/memory_store.hpp"
 
 namespace baton::sim {

@@ -13,8 +13,8 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "federation/keys.hpp"
-#include "http/password.hpp"
+#include "baton/federation/keys.hpp"
+#include "baton/federation/password.hpp"
 #include "loopback/process.hpp"
 
 namespace baton::soak {
@@ -35,7 +35,7 @@ std::uint64_t raise_fd_limit() {
 }
 
 std::string password_hash(const std::string& password) {
-  auto h = http::hash_password(password);
+  auto h = federation::hash_password(password);
   if (!h) throw std::runtime_error("cannot hash a password: " + h.error().message);
   return *h;
 }

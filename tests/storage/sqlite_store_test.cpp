@@ -1,4 +1,4 @@
-#include "storage/sqlite_store.hpp"
+#include "baton/storage/sqlite_store.hpp"
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
