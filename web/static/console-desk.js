@@ -1,13 +1,21 @@
-// The agent's desk: the conversations the console knows, from the server's `desk`,
-// `conversation` and `transfer` events (docs/api.md §3.7), and which of them the
-// list shows: the agent's own, the waiting ones, those offered to the agent or
-// consulting it, every ended one it knows, and the open one.
+// The agent's desk: the conversations the console knows, derived from the server's
+// `desk`, `conversation` and `transfer` events (docs/api.md §3.7), and which of them
+// the list shows.
+//
+// The list shows a conversation when it is this agent's (live, or ended with this
+// agent as its last owner), waiting in one of the agent's queues (or ended while
+// waiting there), offered to the agent or a consultation with it, or loaded from
+// the closed conversations on request. A conversation that stops being any of
+// these (a colleague took it, accepted it, the agent declined it) leaves the list
+// with the summary that says so. The open conversation is kept (and followed)
+// while it is open, listed or not.
 //
 // Owns, per conversation: its summary, its ConversationStream, its unread count,
 // whether it is new; which one is open; what has been read (localStorage, per
 // agent). Emits on the bus: 'changed' (id) when anything shown about conversation
 // id changed (null: several), 'open' (id) when another conversation is opened.
 
+import { api } from '/assets/util.js';
 import { ConversationStream } from '/assets/stream.js';
 
 export const LIVE = new Set(['waiting', 'active', 'transferring']);
@@ -30,15 +38,16 @@ export function createDesk({ bus, session, transfers, notices, send }) {
 
   // --- which conversations are listed ------------------------------------------------
 
-  // A conversation is taken in when it is the agent's, waiting, offered to it or
-  // consulting it; once known, it stays listed when it ends.
-  function wanted(s) {
-    const me = session.myName();
-    return s.agent === me || s.state === 'waiting' || transfers.targetsMe(s.id) || (!!s.consultant && s.consultant === me);
-  }
-
   function listed(entry) {
-    return entry.history || !LIVE.has(entry.s.state) || wanted(entry.s);
+    const s = entry.s;
+    const me = session.myName();
+    if (entry.history) return true;
+    if (s.agent && s.agent === me) return true;
+    if (LIVE.has(s.state) && (transfers.targetsMe(s.id) || (!!s.consultant && s.consultant === me))) return true;
+    const mine = session.myQueues();
+    const inMyQueue = mine.size === 0 || mine.has(s.queue);
+    if (s.state === 'waiting') return inMyQueue;
+    return !LIVE.has(s.state) && !s.agent && inMyQueue; // ended while it waited
   }
 
   function wantsSubscription(entry) {
@@ -88,7 +97,7 @@ export function createDesk({ bus, session, transfers, notices, send }) {
     const before = entry ? entry.s : null;
     if (!entry) {
       entry = create(s);
-      if (!wanted(s) && id !== openId) {
+      if (!listed(entry) && id !== openId) {
         entries.delete(id);
         return;
       }
@@ -152,8 +161,9 @@ export function createDesk({ bus, session, transfers, notices, send }) {
     }
     // What the desk no longer lists has ended or moved on while we were away.
     for (const [id, entry] of [...entries]) {
-      if (present.has(id) || !LIVE.has(entry.s.state) || entry.history || id === openId) continue;
-      drop(id);
+      if (present.has(id) || !LIVE.has(entry.s.state) || entry.history) continue;
+      if (id === openId) refresh(id);
+      else drop(id);
     }
     firstDesk = false;
     for (const entry of entries.values()) {
@@ -162,6 +172,17 @@ export function createDesk({ bus, session, transfers, notices, send }) {
       if (entry.s.state === 'transferring' || entry.s.consultant) transfers.loadHistory(entry.s.id);
     }
     changed(null);
+  }
+
+  // The open conversation was not in the desk: ask for its summary as it is now.
+  async function refresh(id) {
+    try {
+      const r = await api(`/api/conversations/${encodeURIComponent(id)}`);
+      const s = r && r.conversation;
+      if (s && s.id === id && entries.has(id)) upsert(s, true);
+    } catch {
+      // the next event about it says
+    }
   }
 
   // --- reading ---------------------------------------------------------------------------
@@ -232,7 +253,7 @@ export function createDesk({ bus, session, transfers, notices, send }) {
       const me = session.myName();
       const order = (e) => (transfers.targetsMe(e.s.id) && e.s.agent !== me ? -1 : LIVE.has(e.s.state) ? 0 : 1);
       return [...entries.values()]
-        .filter((e) => listed(e) || e.s.id === openId)
+        .filter((e) => listed(e))
         .sort((a, b) => order(a) - order(b) || (b.s.updated_at || 0) - (a.s.updated_at || 0) || (a.s.id < b.s.id ? -1 : 1));
     },
 

@@ -1,5 +1,6 @@
 // The sidebar: the list "Conversations" (what the desk lists, each with the
-// visitor, the last message, its state, its transfer, its queue and unread count), the list "Queues" above it (each queue's
+// visitor, the last message, its state, who has it when it is not this agent, its
+// transfer, its queue and unread count), the list "Queues" above it (each queue's
 // waiting count and longest wait), and "Show closed conversations".
 //
 // Owns the queue figures (the server's `queues` event) and the closed
@@ -71,6 +72,10 @@ export function createList({ bus, session, desk, transfers, say }) {
       tags.push(tag(transfers.transferredText(s), 'tag-transferred'));
     } else {
       tags.push(tag(s.state === 'closed' ? 'Closed' : s.state === 'abandoned' ? 'Abandoned' : s.state, 'tag-closed'));
+    }
+    // Whose it is, when it is not this agent's: offered by, consulting, or history.
+    if (s.agent && s.agent !== session.myName()) {
+      tags.push(tag(LIVE.has(s.state) ? `With ${session.nameOf(s.agent)}` : `Was with ${session.nameOf(s.agent)}`, 'tag-owner'));
     }
     const inbound = transfers.inbound(s.id);
     if (inbound && LIVE.has(s.state)) tags.push(tag(`From ${inbound.origin_organization || inbound.to_peer}`, 'tag-partner'));
