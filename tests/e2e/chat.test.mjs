@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   withWorld, newPage, signIn, agentOnline, visible, gone, contains, say, listItem, openFromList, screenshot, occurrences,
-  TEST_TIMEOUT,
+  expectAccessible, TEST_TIMEOUT,
 } from './harness.mjs';
 
 test('the visitor reloads the page and the transcript is still there, once', { timeout: TEST_TIMEOUT }, async () => {
@@ -14,6 +14,8 @@ test('the visitor reloads the page and the transcript is still there, once', { t
 
     const visitor = await newPage(browser);
     await visitor.goto(`${server.acme}/chat?site=acme-web`);
+    await visible(visitor.getByRole('textbox', { name: 'Message', exact: true }));
+    await expectAccessible(visitor, 'the chat page before the first message');
     await visitor.getByRole('textbox', { name: 'Name' }).fill('Grace Hopper');
     await visitor.getByRole('textbox', { name: 'E-mail' }).fill('grace@example.com');
     await say(visitor, 'First question about my savings');
@@ -27,6 +29,10 @@ test('the visitor reloads the page and the transcript is still there, once', { t
     await contains(log, 'Answer from Alice about savings');
     await say(visitor, 'Second message before reload');
     await contains(agent.getByRole('log', { name: 'Transcript' }), 'Second message before reload');
+    // The visitor's own messages, the agent's, and a system line ("Alice joined…").
+    await contains(log, 'Alice joined the conversation.');
+    await log.filter({ hasNotText: 'Sending' }).waitFor();
+    await expectAccessible(visitor, 'the chat page with messages');
 
     await visitor.reload();
     const again = visitor.getByRole('log', { name: 'Transcript' });
@@ -68,6 +74,7 @@ test('the agent closes the conversation and the visitor is told', { timeout: TES
     await contains(log, 'Alice closed the conversation.');
     await gone(visitor.getByRole('textbox', { name: 'Message', exact: true }));
     await visible(visitor.getByRole('button', { name: 'Start a new conversation' }));
+    await expectAccessible(visitor, 'the chat page once the conversation ended');
     // The console shows it closed, with nothing left to type into.
     await gone(agent.getByRole('button', { name: 'Close conversation' }));
     await gone(agent.getByRole('textbox', { name: 'Message', exact: true }));
@@ -97,6 +104,7 @@ test('with nobody online the visitor gets the offline form, and the message reac
     await visitor.goto(`${server.acme}/chat?site=acme-web`);
     const form = visitor.getByRole('form', { name: 'Leave a message' });
     await visible(form);
+    await expectAccessible(visitor, 'the offline form');
     // The e-mail address is needed to answer.
     await form.getByRole('textbox', { name: 'Message' }).fill('Please call me back about my mortgage');
     await form.getByRole('button', { name: 'Send' }).click();

@@ -1,17 +1,23 @@
 // The agent console: status, internal notes, the Transfer dialog, waiting and claiming, signing out.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { withWorld, newPage, signIn, agentOnline, visible, gone, contains, say, listItem, openFromList, openTransferDialog, TEST_TIMEOUT } from './harness.mjs';
+import {
+  withWorld, newPage, signIn, agentOnline, visible, gone, contains, say, listItem, openFromList, openTransferDialog,
+  expectAccessible, TEST_TIMEOUT,
+} from './harness.mjs';
 
 test('the console: sign-in errors, status, unread counts and title, typing, notes and the Transfer dialog', { timeout: TEST_TIMEOUT }, async () => {
   await withWorld(async ({ server, browser }) => {
     const agent = await newPage(browser);
     // A wrong password is refused with a message.
     await agent.goto(`${server.acme}/console`);
+    await visible(agent.getByRole('button', { name: 'Sign in' }));
+    await expectAccessible(agent, 'the sign-in form');
     await agent.getByRole('textbox', { name: 'Username' }).fill('alice');
     await agent.getByRole('textbox', { name: 'Password' }).fill('not the password');
     await agent.getByRole('button', { name: 'Sign in' }).click();
     await visible(agent.getByRole('alert').filter({ hasText: 'do not match' }));
+    await expectAccessible(agent, 'the sign-in form with its error');
     await signIn(agent, server.acme, 'alice');
     await agentOnline(server.acme, 'acme-web');
 
@@ -67,12 +73,15 @@ test('the console: sign-in errors, status, unread counts and title, typing, note
     const secondLog = second.getByRole('log', { name: 'Transcript' });
     await contains(secondLog, 'Hello second visitor');
     assert.ok(!(await secondLog.textContent()).includes('VIP'));
+    await agentLog.filter({ hasNotText: 'Sending' }).waitFor();
+    await expectAccessible(agent, 'the console with a conversation open');
 
     // The Transfer dialog: destinations grouped, a note, confirm and cancel (the
     // transfers themselves are in transfer.test.mjs).
     const dialog = await openTransferDialog(agent);
     await visible(dialog.getByRole('group', { name: 'Agents' }).getByRole('radio', { name: 'Carol' }));
     await visible(dialog.getByRole('group', { name: 'Queues' }).getByRole('radio', { name: 'General' }));
+    await expectAccessible(agent, 'the Transfer dialog');
     // Partners are listed; picking one would ask it at once (federation.test.mjs), so not here.
     await visible(dialog.getByRole('group', { name: 'Partner organizations' }).getByRole('radio', { name: 'Northwind Insurance' }));
     // Nothing picked: the dialog says so and stays open.

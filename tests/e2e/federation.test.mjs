@@ -15,7 +15,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   withWorld, newPage, signIn, agentOnline, visible, gone, contains, frameOf, say, listItem, openFromList,
-  openTransferDialog, screenshot, TIMEOUT, TEST_TIMEOUT,
+  openTransferDialog, screenshot, expectAccessible, TIMEOUT, TEST_TIMEOUT,
 } from './harness.mjs';
 
 function noErrors(...pages) {
@@ -113,6 +113,7 @@ test('a visitor on the widget is transferred from Acme Bank to Northwind Insuran
     await say(chat, 'My policy number is NW-5566');
     await contains(acmeLog, 'My policy number is NW-5566');
     await screenshot(visitor, 'chat-moving');
+    await expectAccessible(chat, 'the chat page while the visitor is moved');
     gate.open();
 
     // The widget's frame is at Northwind Insurance now, with the earlier transcript.
@@ -129,6 +130,7 @@ test('a visitor on the widget is transferred from Acme Bank to Northwind Insuran
     await northLog.filter({ hasNotText: 'Sending' }).waitFor();
     // Nobody at Northwind is online yet: the visitor waits in line.
     await visible(north.getByRole('status').filter({ hasText: 'Nobody is online right now' }));
+    await expectAccessible(north, 'the chat page at the partner, with the transcript from the origin');
     // The join code and the visitor's new token never show in the address.
     await north.waitForURL(`${server.northwind}/chat?site=northwind-web`, { timeout: TIMEOUT });
     // The launcher is still on Acme's page.
@@ -159,6 +161,7 @@ test('a visitor on the widget is transferred from Acme Bank to Northwind Insuran
     await contains(bobLog, 'Note from Alice at Acme Bank: Car park collision on 3 May');
     await contains(bobLog, 'My policy number is NW-5566');
     await screenshot(bob, 'console-partner-context');
+    await expectAccessible(bob, 'the console with a conversation from a partner');
 
     await say(bob, 'Hello Dana, Bob from Northwind claims. I have your policy open.');
     await contains(northLog, 'Bob from Northwind claims');
@@ -273,6 +276,7 @@ test('the visitor stays: back in the chat at Acme Bank, and what was written dur
     // The transfer page names the destination and offers the way back.
     await visible(chat.getByRole('heading', { name: 'Connecting you to Northwind Insurance' }));
     await visible(chat.getByRole('button', { name: 'Continue to Northwind Insurance' }));
+    await expectAccessible(chat, 'the transfer page');
     await chat.getByRole('button', { name: 'Stay with Acme Bank' }).click();
 
     // Back in Acme Bank's chat: the conversation goes on with alice.
@@ -292,6 +296,12 @@ test('the visitor stays: back in the chat at Acme Bank, and what was written dur
     // The message written during the move was stored once.
     const text = await aliceLog.textContent();
     assert.equal(text.split('The card ends in 4821').length - 1, 1, text);
-    noErrors(alice, visitor);
+
+    // The join page, reached without a code, says what to do.
+    const join = await newPage(browser);
+    await join.goto(`${server.northwind}/join`);
+    await visible(join.getByText('This link has no join code'));
+    await expectAccessible(join, 'the join page');
+    noErrors(alice, visitor, join);
   });
 });

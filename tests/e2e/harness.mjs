@@ -8,8 +8,10 @@
 //                      without rebuilding
 //   CHROMIUM           the browser (default: /usr/bin/chromium)
 
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -279,12 +281,50 @@ export async function openFromList(page, text) {
   await visible(page.getByRole('log', { name: 'Transcript' }));
 }
 
+// --- accessibility -----------------------------------------------------------------
+
+// WCAG 2.1 levels A and AA, as axe-core tags its rules.
+export const WCAG_21_AA = ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'];
+let axeSource = null;
+
+// Runs axe-core in `target` (a page, or a frame such as the widget's chat) as it is
+// now, and fails on any violation of WCAG 2.1 A or AA, naming each rule and element.
+// axe is evaluated through the DevTools protocol, which the page's
+// Content-Security-Policy (script-src 'self') does not govern: no inline script
+// tag, no bypassCSP, so the page runs exactly as it does for visitors. Animations
+// that end are let end first (a message fading in is not yet its real colour).
+export async function expectAccessible(target, what) {
+  if (!axeSource) {
+    const require = createRequire(import.meta.url);
+    axeSource = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+  }
+  if (!(await target.evaluate(() => typeof window.axe === 'object'))) await target.evaluate(axeSource);
+  const result = await target.evaluate(async (tags) => {
+    const finite = document.getAnimations().filter((a) => a.effect && a.effect.getTiming().iterations !== Infinity);
+    await Promise.all(finite.map((a) => a.finished.catch(() => {})));
+    return window.axe.run(document, { runOnly: { type: 'tag', values: tags }, resultTypes: ['violations'] });
+  }, WCAG_21_AA);
+  const lines = [];
+  for (const v of result.violations) {
+    lines.push(`${v.id} (${v.impact}): ${v.help}`);
+    for (const n of v.nodes) lines.push(`    ${n.target.join(' ')}: ${(n.failureSummary || '').replace(/\s+/g, ' ').trim()}`);
+  }
+  assert.equal(result.violations.length, 0, `${what}: WCAG 2.1 AA violations:\n${lines.join('\n')}`);
+}
+
 // --- screenshots ----------------------------------------------------------------------
 
 export async function screenshot(page, name) {
   const dir = path.join(ROOT, 'build', 'screenshots');
   fs.mkdirSync(dir, { recursive: true });
   const file = path.join(dir, `${name}.png`);
+  // A message that just came fades in (also inside the widget's frame, which the
+  // screenshot's own animation setting does not reach): it is shown as it ends.
+  for (const frame of page.frames()) {
+    await frame.evaluate(() => Promise.all(document.getAnimations()
+      .filter((a) => a.effect && a.effect.getTiming().iterations !== Infinity)
+      .map((a) => a.finished.catch(() => {})))).catch(() => {});
+  }
   await page.screenshot({ path: file, animations: 'disabled' });
   const docs = path.join(ROOT, 'docs', 'screenshots');
   fs.mkdirSync(docs, { recursive: true });

@@ -13,8 +13,8 @@ if [ ! -x "$bin" ]; then
   exit 1
 fi
 export BATON_BIN="$(realpath "$bin")"
-if [ ! -d tests/e2e/node_modules/playwright-core ]; then
-  echo "e2e: playwright-core is missing; run scripts/install-deps" >&2
+if [ ! -d tests/e2e/node_modules/playwright-core ] || [ ! -d tests/e2e/node_modules/axe-core ]; then
+  echo "e2e: playwright-core or axe-core is missing; run scripts/install-deps" >&2
   exit 1
 fi
 if [ $# -eq 0 ]; then set -- tests/e2e/; fi

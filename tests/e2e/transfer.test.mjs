@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   withWorld, newPage, signIn, agentOnline, visible, gone, contains, say, listItem, openFromList, openTransferDialog,
-  screenshot, TEST_TIMEOUT,
+  screenshot, expectAccessible, TEST_TIMEOUT,
 } from './harness.mjs';
 
 // The server gives an agent 20 s to answer an offer; the sender is told after that.
@@ -79,6 +79,7 @@ test('alice transfers a visitor to carol with a note; carol reads it and accepts
     await contains(carolLog, 'I would like to refinance my mortgage');
     await contains(carolLog, 'Let me find the right person for you');
     await screenshot(carol, 'console-transfer-offer');
+    await expectAccessible(carol, 'the console with a transfer request');
     await offer.getByRole('button', { name: 'Accept transfer' }).click();
     await gone(offer);
 
@@ -237,6 +238,7 @@ test('a warm consult: private notes, carol leaves; again, carol is brought in an
     await carolConsult.getByRole('button', { name: 'Send note' }).click();
     await contains(aliceConsult.getByRole('log', { name: 'Consultation notes' }), 'Yes, bring me in');
     await screenshot(alice, 'console-consult');
+    await expectAccessible(alice, 'the console during a consultation');
     await aliceConsult.getByRole('button', { name: 'Bring into conversation' }).click();
     await contains(vlog, 'Carol joined the conversation.');
     await visible(presence(visitor, 'Chatting with Alice and Carol'));

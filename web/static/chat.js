@@ -14,8 +14,10 @@
 // (POST /api/visitor/handoff). Messages not yet stored when the move comes travel
 // along in window.name (see "carrying messages" below) and are sent on arrival.
 
-import { el, clear, randomId, formatClock, api, download, utf8Bytes, kMaxMessageBytes } from '/assets/util.js';
+import { el, randomId, formatClock, api, download, utf8Bytes, kMaxMessageBytes } from '/assets/util.js';
 import { Realtime } from '/assets/realtime.js';
+import { ConversationStream, TranscriptView, TypingLine } from '/assets/stream.js';
+import { Composer } from '/assets/composer.js';
 
 const params = new URLSearchParams(location.search);
 let site = (params.get('site') || '').slice(0, 64);
@@ -26,8 +28,6 @@ const kCarryPrefix = 'baton:';
 const kCarryMaxAgeMs = 15 * 60_000;
 const kMoveStuckMs = 20_000;
 const kAvailabilityEveryMs = 30_000;
-const kTypingIdleMs = 3_000;
-const kTypingShownMs = 8_000;
 const kLeftSettleMs = 400;
 
 const $ = (id) => document.getElementById(id);
@@ -78,17 +78,11 @@ let agentName = '';
 const present = new Map(); // agent id -> name, of the agents in the conversation now
 let leftTimer = null;
 let position = null; // {place, waiting, online}
-let lastSeq = 0;
-let synced = false;
 let connection = 'connecting';
 let creating = false;
-const shown = new Set(); // seqs already in the log
-const pending = new Map(); // client_id -> {text, at, node, failed}
+let stream = null; // the conversation's ConversationStream, once there is one
 let rt = null;
 let availabilityTimer = null;
-let typingSent = false;
-let typingIdleTimer = null;
-let typingShownTimer = null;
 let moving = null; // {destination, form | url}: the page is on its way to another organization
 let closedSeq = 0; // seq of the last "closed" event: later events mean the conversation was reopened
 
@@ -131,9 +125,9 @@ function saveSession() {
     storageSet(storageKey, null);
     return;
   }
-  session.outbox = [...pending.entries()]
-    .filter(([, p]) => !p.failed)
-    .map(([client_id, p]) => (p.moved ? { client_id, text: p.text, at: p.at, moved: true } : { client_id, text: p.text, at: p.at }));
+  session.outbox = [...(stream ? stream.pending.values() : [])]
+    .filter((p) => !p.failed)
+    .map((p) => (p.held ? { client_id: p.client_id, text: p.text, at: p.at, moved: true } : { client_id: p.client_id, text: p.text, at: p.at }));
   storageSet(storageKey, JSON.stringify(session));
   if (moving) writeCarry();
 }
@@ -171,9 +165,9 @@ function writeWindowName(v) {
 
 function writeCarry() {
   const v = readWindowName();
-  const messages = [...pending.entries()]
-    .filter(([, p]) => p.moved && !p.failed)
-    .map(([client_id, p]) => ({ client_id, text: p.text, at: p.at }));
+  const messages = [...(stream ? stream.pending.values() : [])]
+    .filter((p) => p.held && !p.failed)
+    .map((p) => ({ client_id: p.client_id, text: p.text, at: p.at }));
   v.carry = messages.length ? { from: location.origin, to: moving.to || '', at: Date.now(), messages } : undefined;
   writeWindowName(v);
 }
@@ -205,22 +199,18 @@ function takeCarried(joined, canTake = true) {
 // After the backlog: messages marked "moved" in this origin's outbox went with the
 // visitor (or were meant to). A conversation still open here takes those that no
 // other page has taken; an ended one takes nothing, and they are let go.
+// Runs on every synced, before the stream sends what is pending.
 function settleMoved() {
-  const moved = [...pending.entries()].filter(([, p]) => p.moved);
+  const moved = [...stream.pending.values()].filter((p) => p.held);
   if (!moved.length || moving) return;
   const v = readWindowName();
   const taken = new Set(v.receipt && Array.isArray(v.receipt.ids) ? v.receipt.ids : []);
-  for (const [client_id, p] of moved) {
-    if (convState === 'closed' || taken.has(client_id)) {
-      pending.delete(client_id);
-      p.node.remove();
-    } else {
-      p.moved = false;
-      renderPending(client_id);
-    }
+  for (const p of moved) {
+    if (convState === 'closed' || taken.has(p.client_id)) stream.drop(p.client_id);
+    else stream.hold(p.client_id, false);
   }
   if (v.receipt) {
-    v.receipt.ids = v.receipt.ids.filter((id) => !moved.some(([client_id]) => client_id === id));
+    v.receipt.ids = v.receipt.ids.filter((id) => !moved.some((p) => p.client_id === id));
     writeWindowName(v);
   }
   saveSession();
@@ -331,9 +321,10 @@ function setConvState(next) {
   if (convState === next) return;
   convState = next;
   if (next === 'closed') {
-    stopTyping();
-    showTyping(null);
+    composer.stopTyping();
+    typingLine.show(null);
   }
+  transcript.refreshPending();
   show('conversation');
 }
 
@@ -348,7 +339,7 @@ async function checkAvailability() {
     online = !!a.online;
     if (view === 'loading' || view === 'start' || view === 'offline') {
       if (online && view !== 'start' && !offlineDirty()) show('start');
-      else if (!online && view !== 'offline' && !ui.message.value.trim() && !creating) show('offline');
+      else if (!online && view !== 'offline' && !composer.value.trim() && !creating) show('offline');
       else if (view === 'loading') show(online ? 'start' : 'offline');
       else setPresence();
     }
@@ -398,10 +389,8 @@ async function createConversation({ text, name, email, offline }) {
     setTitle();
     session = { conversation: r.conversation, token: r.token, outbox: [], offline: !!offline };
     if (email) session.email = email;
-    // The first message is stored already: show it as sent; the backlog will confirm it.
-    addPending(client_id, text, Date.now(), true);
-    saveSession();
-    openConversation();
+    // The first message is stored already: shown as sent; the backlog will confirm it.
+    openConversation({ client_id, text, at: Date.now() });
     return true;
   } finally {
     creating = false;
@@ -443,7 +432,7 @@ ui.offline.addEventListener('submit', async (ev) => {
   try {
     await createConversation({ text, name, email, offline: true });
     ui.offlineMessage.value = '';
-    ui.message.focus();
+    composer.focus();
   } catch (e) {
     ui.offlineError.textContent = `Your message could not be sent: ${e.message}`;
   } finally {
@@ -453,27 +442,41 @@ ui.offline.addEventListener('submit', async (ev) => {
 
 // --- the conversation -------------------------------------------------------
 
-function openConversation() {
+// `first`: the first message, stored already with the conversation's creation.
+function openConversation(first = null) {
   clearInterval(availabilityTimer);
-  for (const item of session.outbox) {
-    if (!pending.has(item.client_id)) addPending(item.client_id, item.text, item.at || Date.now(), false, !!item.moved);
+  if (rt) rt.stop();
+  const restore = session.outbox.slice();
+  stream = new ConversationStream({
+    id: session.conversation,
+    send: (msg) => !!rt && rt.send(msg),
+    self: { kind: 'visitor' },
+  });
+  stream.on('event', onEvent);
+  stream.on('synced', settleMoved); // before the stream sends what is pending
+  stream.on('typing', (t) => typingLine.show(t));
+  stream.on('outbox', saveSession);
+  transcript.show(stream);
+  if (first) stream.post('message', first.text, { client_id: first.client_id, at: first.at, stored: true });
+  for (const item of restore) {
+    if (!stream.pending.has(item.client_id)) {
+      stream.post('message', item.text, { client_id: item.client_id, at: item.at || Date.now(), held: !!item.moved });
+    }
   }
   convState = 'waiting';
   show('conversation');
-  if (rt) rt.stop();
-  synced = false;
   rt = new Realtime({
     hello: () => ({
       type: 'hello',
       role: 'visitor',
       conversation: session.conversation,
       token: session.token,
-      last_seq: lastSeq,
+      last_seq: stream.lastSeq,
     }),
     onMessage,
     onState: (s) => {
       connection = s;
-      if (s !== 'open') synced = false;
+      if (s !== 'open') stream.disconnected();
       ui.connection.textContent = s === 'reconnecting' ? 'Connection lost. Reconnecting…' : '';
       setPresence();
     },
@@ -482,7 +485,7 @@ function openConversation() {
 }
 
 function onMessage(msg) {
-  if (!session) return;
+  if (!session || !stream) return;
   if (msg.conversation && msg.conversation !== session.conversation) return;
   switch (msg.type) {
     case 'welcome':
@@ -492,21 +495,13 @@ function onMessage(msg) {
       }
       break;
     case 'event':
-      onEvent(msg);
-      break;
     case 'synced':
-      synced = true;
-      settleMoved();
-      flushOutbox();
+    case 'ack':
+    case 'typing':
+      stream.receive(msg);
       break;
     case 'move':
       onMove(msg);
-      break;
-    case 'ack':
-      onAck(msg);
-      break;
-    case 'typing':
-      if (msg.who && msg.who.kind !== 'visitor') showTyping(msg.on ? msg.who.name || 'The agent' : null);
       break;
     case 'position':
       position = { place: msg.place, waiting: msg.waiting, online: msg.online };
@@ -544,15 +539,13 @@ function onMove(msg) {
   }
   if (!target) return;
   moving = { destination, ...target };
-  stopTyping();
-  showTyping(null);
+  composer.stopTyping();
+  typingLine.show(null);
   // What is not stored yet goes along, and is sent on arrival.
-  for (const [client_id, p] of pending) {
-    if (!p.failed && !p.created) {
-      p.moved = true;
-      renderPending(client_id);
-    }
+  for (const p of stream.pending.values()) {
+    if (!p.failed && !p.stored) stream.hold(p.client_id, true);
   }
+  transcript.refreshPending();
   saveSession();
   ui.movingText.textContent = `Connecting you to ${destination}…`;
   ui.moving.hidden = false;
@@ -595,27 +588,17 @@ function onError(msg) {
     ui.composerError.textContent = msg.message || 'The chat could not connect.';
     return;
   }
-  if (msg.in_reply_to === 'message' && msg.client_id && pending.has(msg.client_id)) {
-    const p = pending.get(msg.client_id);
-    if (msg.code === 'rate_limited' || msg.code === 'unavailable') {
-      setTimeout(() => {
-        if (pending.has(msg.client_id) && synced) sendPending(msg.client_id);
-      }, 2000);
-      return;
-    }
-    p.failed = true;
-    renderPending(msg.client_id);
-    saveSession();
+  // A message that was refused (or is to be sent again): the stream knows it.
+  if (stream.receive(msg)) {
     if (msg.code === 'conflict') setConvState('closed');
     return;
   }
   if (msg.message) ui.composerError.textContent = msg.message;
 }
 
-function onEvent(e) {
-  if (typeof e.seq !== 'number' || shown.has(e.seq)) return;
-  shown.add(e.seq);
-  lastSeq = Math.max(lastSeq, e.seq);
+// A new event of the conversation (the stream shows it in the log). `own`: the
+// message of ours it settled.
+function onEvent(e, own) {
   const author = e.author || {};
   // Anything after the end means the conversation was opened again (a partner
   // organization sent the visitor back): waiting, until an agent joins.
@@ -625,47 +608,30 @@ function onEvent(e) {
     agentName = '';
     setConvState('waiting');
   }
+  if (ui.log.hidden && view !== 'loading') ui.log.hidden = false;
   switch (e.kind) {
-    case 'message': {
-      const mine = author.kind === 'visitor';
-      if (mine && e.client_id && pending.has(e.client_id) && pending.get(e.client_id).moved) {
-        // Stored here after all, but it goes with the visitor: it stays in the carry.
-      } else if (mine && e.client_id && pending.has(e.client_id)) {
-        const p = pending.get(e.client_id);
-        pending.delete(e.client_id);
-        saveSession();
-        settle(p.node, e);
-      } else {
-        insertEvent(messageNode(e, mine));
-        if (!mine) notifyParent();
-      }
+    case 'message':
+      if (author.kind !== 'visitor' && !own) notifyParent();
       if (author.kind === 'agent') {
         if (!present.has(author.id || author.name || '')) agentPresent(author);
         if (convState === 'waiting') setConvState('active');
       }
       break;
-    }
     case 'joined':
       agentPresent(author);
-      insertEvent(systemNode(e));
       setConvState('active');
       setPresence();
       break;
     case 'left':
-      insertEvent(systemNode(e));
       agentLeft(author);
       break;
     case 'closed':
       closedSeq = Math.max(closedSeq, e.seq);
-      insertEvent(systemNode(e));
       ui.endedReason.textContent = e.text || '';
       setConvState('closed');
       break;
-    case 'system':
-      insertEvent(systemNode(e));
-      break;
     default:
-      break; // notes never reach visitors
+      break; // system lines are only shown; notes never reach visitors
   }
 }
 
@@ -699,7 +665,7 @@ function agentLeft(author) {
   }
   if (convState !== 'active') return;
   clearTimeout(leftTimer);
-  if (!synced) {
+  if (!stream.synced) {
     setConvState('waiting');
     return;
   }
@@ -708,49 +674,12 @@ function agentLeft(author) {
   }, kLeftSettleMs);
 }
 
-function onAck(msg) {
-  const p = pending.get(msg.client_id);
-  if (!p || p.moved) return;
-  shown.add(msg.seq);
-  lastSeq = Math.max(lastSeq, msg.seq);
-  pending.delete(msg.client_id);
-  saveSession();
-  settle(p.node, { seq: msg.seq, at: p.at, client_id: msg.client_id });
-}
-
-function flushOutbox() {
-  for (const [client_id, p] of pending) {
-    if (!p.failed && !p.created && !p.moved) sendPending(client_id);
-  }
-}
-
-function sendPending(client_id) {
-  const p = pending.get(client_id);
-  if (!p || !rt || p.moved || moving) return;
-  rt.send({ type: 'message', conversation: session.conversation, client_id, text: p.text });
-}
-
 // --- rendering --------------------------------------------------------------
 
-function firstPendingNode() {
-  for (const p of pending.values()) if (p.node.isConnected) return p.node;
+function eventNode(e) {
+  if (e.kind === 'message') return messageNode(e, (e.author || {}).kind === 'visitor');
+  if (e.kind === 'joined' || e.kind === 'left' || e.kind === 'closed' || e.kind === 'system') return systemNode(e);
   return null;
-}
-
-function nearBottom() {
-  const s = ui.log;
-  return s.scrollHeight - s.scrollTop - s.clientHeight < 80;
-}
-
-function scrollDown(force) {
-  if (force || nearBottom()) ui.log.scrollTop = ui.log.scrollHeight;
-}
-
-function insertEvent(node) {
-  const stick = nearBottom();
-  ui.log.insertBefore(node, firstPendingNode());
-  if (ui.log.hidden && view !== 'loading') ui.log.hidden = false;
-  scrollDown(stick);
 }
 
 function messageNode(e, mine) {
@@ -767,73 +696,24 @@ function systemNode(e) {
   return el('p', { class: 'sys', 'data-seq': e.seq }, el('span', { text: e.text || '' }), ' ', el('time', { text: formatClock(e.at) }));
 }
 
-// A message of ours on its way. `created`: stored already with the conversation.
-// `moved`: kept for the organization the visitor is being moved to.
-function addPending(client_id, text, at, created, moved) {
-  const node = el(
+// A message of ours on its way (the view adds its state line).
+function pendingNode(p) {
+  return el(
     'div',
-    { class: 'msg msg-mine msg-pending' },
-    el('p', { class: 'msg-meta' }, el('span', { class: 'msg-author', text: 'You' }), ' ', el('time', { text: formatClock(at) })),
-    el('p', { class: 'msg-text', text }),
-    el('p', { class: 'msg-state', text: 'Sending…' }),
+    { class: 'msg msg-mine' },
+    el('p', { class: 'msg-meta' }, el('span', { class: 'msg-author', text: 'You' }), ' ', el('time', { text: formatClock(p.at) })),
+    el('p', { class: 'msg-text', text: p.text }),
   );
-  pending.set(client_id, { text, at, node, failed: false, created: !!created, moved: !!moved });
-  const stick = true;
-  ui.log.append(node);
-  ui.log.hidden = false;
-  scrollDown(stick);
-  if (created) {
-    // Already stored: wait for the backlog to confirm it, without resending.
-    node.querySelector('.msg-state').textContent = 'Sent';
-  }
 }
 
-function renderPending(client_id) {
-  const p = pending.get(client_id);
-  if (!p) return;
-  const state = p.node.querySelector('.msg-state');
-  clear(state);
+function pendingState(p) {
   if (p.failed) {
-    p.node.classList.add('msg-failed');
-    state.append(
-      'Not sent. ',
-      convState === 'closed'
-        ? ''
-        : el('button', {
-            type: 'button',
-            class: 'link-button',
-            text: 'Retry',
-            on: {
-              click: () => {
-                p.failed = false;
-                p.node.classList.remove('msg-failed');
-                state.textContent = 'Sending…';
-                saveSession();
-                if (synced) sendPending(client_id);
-              },
-            },
-          }),
-    );
-  } else {
-    state.textContent = p.moved && moving ? `Sending when you reach ${moving.destination}…` : 'Sending…';
+    if (convState === 'closed') return 'Not sent.';
+    return ['Not sent. ', el('button', { type: 'button', class: 'link-button', text: 'Retry', on: { click: () => stream.retry(p.client_id) } })];
   }
-}
-
-function settle(node, e) {
-  node.classList.remove('msg-pending', 'msg-failed');
-  node.dataset.seq = String(e.seq);
-  const state = node.querySelector('.msg-state');
-  if (state) state.remove();
-  if (e.at) node.querySelector('time').textContent = formatClock(e.at);
-  // Keep the log in sequence order: move it before any message still on its way.
-  const before = firstPendingNode();
-  if (before && before !== node) ui.log.insertBefore(node, before);
-}
-
-function showTyping(name) {
-  clearTimeout(typingShownTimer);
-  ui.typing.textContent = name ? `${name} is typing…` : '';
-  if (name) typingShownTimer = setTimeout(() => (ui.typing.textContent = ''), kTypingShownMs);
+  if (p.held && moving) return `Sending when you reach ${moving.destination}…`;
+  if (p.stored) return 'Sent';
+  return 'Sending…';
 }
 
 // Lets the widget show a badge on its launcher while the panel is closed.
@@ -844,80 +724,52 @@ function notifyParent() {
 
 // --- composing --------------------------------------------------------------
 
-function sendTyping(on) {
-  if (!rt || !session || convState === 'closed') return;
-  if (rt.send({ type: 'typing', conversation: session.conversation, on })) typingSent = on;
-}
-
-function stopTyping() {
-  clearTimeout(typingIdleTimer);
-  if (typingSent) sendTyping(false);
-}
-
-ui.message.addEventListener('input', () => {
-  autoGrow();
-  ui.composerError.textContent = '';
-  if (view !== 'conversation') return;
-  if (!typingSent && ui.message.value.trim()) sendTyping(true);
-  clearTimeout(typingIdleTimer);
-  typingIdleTimer = setTimeout(stopTyping, kTypingIdleMs);
+const transcript = new TranscriptView(ui.log, { eventNode, pendingNode, pendingState });
+const typingLine = new TypingLine(ui.typing);
+const composer = new Composer({
+  form: ui.composer,
+  textarea: ui.message,
+  maxHeight: 140,
+  onError: (text) => (ui.composerError.textContent = text),
+  typing: {
+    target: () => (view === 'conversation' && session && convState !== 'closed' ? session.conversation : null),
+    send: (conversation, on) => !!rt && rt.send({ type: 'typing', conversation, on }),
+  },
+  onSend: (text) => {
+    if (creating) return false;
+    if (view === 'start') {
+      startWith(text);
+      return false;
+    }
+    if (view !== 'conversation' || convState === 'closed' || !stream) return false;
+    stream.post('message', text, { held: !!moving });
+    return true;
+  },
 });
+ui.message.addEventListener('input', () => (ui.composerError.textContent = ''));
 
-ui.message.addEventListener('keydown', (ev) => {
-  if (ev.key === 'Enter' && !ev.shiftKey && !ev.altKey && !ev.ctrlKey && !ev.metaKey && !ev.isComposing) {
-    ev.preventDefault();
-    ui.composer.requestSubmit();
-  }
-});
-
-function autoGrow() {
-  ui.message.style.height = 'auto';
-  ui.message.style.height = `${Math.min(ui.message.scrollHeight, 140)}px`;
-}
-
-ui.composer.addEventListener('submit', async (ev) => {
-  ev.preventDefault();
-  const text = ui.message.value.trim();
-  ui.composerError.textContent = '';
-  if (!text || creating) return;
-  if (utf8Bytes(text) > kMaxMessageBytes) {
-    ui.composerError.textContent = 'That message is too long. Please split it into shorter ones.';
+// The first message starts the conversation.
+async function startWith(text) {
+  const email = ui.email.value.trim();
+  if (email && !validEmail(email)) {
+    ui.composerError.textContent = 'That e-mail address does not look right.';
+    ui.email.setAttribute('aria-invalid', 'true');
+    ui.email.focus();
     return;
   }
-  if (view === 'start') {
-    const email = ui.email.value.trim();
-    if (email && !validEmail(email)) {
-      ui.composerError.textContent = 'That e-mail address does not look right.';
-      ui.email.setAttribute('aria-invalid', 'true');
-      ui.email.focus();
-      return;
-    }
-    ui.email.removeAttribute('aria-invalid');
-    ui.send.disabled = true;
-    try {
-      ui.message.value = '';
-      autoGrow();
-      await createConversation({ text, name: ui.name.value.trim(), email });
-    } catch (e) {
-      ui.message.value = text;
-      ui.composerError.textContent = `Your message could not be sent: ${e.message}`;
-    } finally {
-      ui.send.disabled = false;
-      ui.message.focus();
-    }
-    return;
+  ui.email.removeAttribute('aria-invalid');
+  ui.send.disabled = true;
+  try {
+    composer.value = '';
+    await createConversation({ text, name: ui.name.value.trim(), email });
+  } catch (e) {
+    composer.value = text;
+    ui.composerError.textContent = `Your message could not be sent: ${e.message}`;
+  } finally {
+    ui.send.disabled = false;
+    composer.focus();
   }
-  if (view !== 'conversation' || convState === 'closed') return;
-  const client_id = randomId();
-  addPending(client_id, text, Date.now(), false, !!moving);
-  if (moving) renderPending(client_id);
-  saveSession();
-  ui.message.value = '';
-  autoGrow();
-  stopTyping();
-  if (synced) sendPending(client_id);
-  ui.message.focus();
-});
+}
 
 // --- ending -----------------------------------------------------------------
 
@@ -944,27 +796,24 @@ ui.movingRetry.addEventListener('click', () => {
 
 ui.restart.addEventListener('click', () => {
   resetConversation();
-  ui.message.focus();
+  composer.focus();
 });
 
 function resetConversation() {
   if (rt) rt.stop();
   rt = null;
   session = null;
+  stream = null;
+  transcript.show(null);
   saveSession();
-  pending.clear();
-  shown.clear();
-  lastSeq = 0;
-  synced = false;
   agentName = '';
   present.clear();
   clearTimeout(leftTimer);
   position = null;
   convState = 'waiting';
   closedSeq = 0;
-  clear(ui.log);
   ui.endedReason.textContent = '';
-  showTyping(null);
+  typingLine.show(null);
   view = 'loading';
   checkAvailability().then(startAvailabilityPolling);
 }
