@@ -1,9 +1,9 @@
-#include "api/json.hpp"
+#include "json.hpp"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
-#include "core/text.hpp"
+#include "baton/core/text.hpp"
 
 namespace baton::api {
 
